@@ -1,0 +1,519 @@
+//! # sspi-emu-sim: the SSPI simulator
+//!
+//! A pure-Rust, deterministic stand-in for the Windows LSA and its security packages, with the
+//! kernel's asynchronous SSPI family (`SspiAcquireCredentialsHandleAsync`,
+//! `SspiGetAsyncCallStatus`, ...) reproduced as documented.
+//!
+//! ```text
+//!  Backend calls ─► Simulator ─► Core ──► World (principals, sessions, packages, authorities)
+//!                                  │  ├─► credential table / async-context table (generational)
+//!                                  │  ├─► faults (rules pick calls: fail, delay, never)
+//!                                  │  └─► journal (every call, secrets redacted)
+//!                                  └─► driver: inline | manual (tests step it) | threaded pool
+//! ```
+//!
+//! * [`world`]: the declarative world, loaded from TOML; [`World::default_world`] is embedded.
+//! * [`engine`]: the async-context state machine and its drivers (read its module docs first).
+//! * [`faults`], [`journal`]: fault injection and the call journal.
+//!
+//! The core reads no wall clock and draws no ambient randomness: time is a virtual clock that
+//! only moves when a test (or a delay fault) moves it, so runs are repeatable.
+//!
+//! # Examples
+//!
+//! Queue an acquisition, see it pending, complete it, poll the result:
+//!
+//! ```
+//! use sspi_emu_api::*;
+//! use sspi_emu_sim::{DriverKind, Simulator};
+//!
+//! let sim = Simulator::builder().driver(DriverKind::Manual).build();
+//! let ctx = sim.sspi_create_async_context();
+//! sim.sspi_set_async_notify_callback(ctx, Some(std::sync::Arc::new(|_, _| {})), 0);
+//! let cred = Out::new(CredHandle::default());
+//! let args = AcquireCredentials::new("NTLM", CredentialUse::OUTBOUND);
+//! assert_eq!(sim.sspi_acquire_credentials_handle_async(ctx, args, &cred, None), SecStatus::SEC_E_OK);
+//! assert_eq!(sim.sspi_get_async_call_status(ctx), SecStatus::SEC_I_ASYNC_CALL_PENDING);
+//! sim.driver().unwrap().run_until_idle();
+//! assert_eq!(sim.sspi_get_async_call_status(ctx), SecStatus::SEC_E_OK);
+//! assert_ne!(cred.get(), CredHandle::default());
+//! ```
+#![forbid(unsafe_code)]
+
+mod creds;
+pub mod engine;
+mod error;
+pub mod faults;
+mod function;
+pub mod journal;
+mod table;
+pub mod world;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use sspi_emu_api::{
+    AcquireCredentials, AsyncContextHandle, AuthData, Backend, Charset, CredHandle, Credentials, CredentialsAttribute,
+    CredentialsAttributeValue, DriverControl, NotifyCallback, NtStatus, Out, SecPkgInfo, SecStatus, SecString,
+    TimeStamp,
+};
+
+pub use engine::{DriverKind, Misuse, MisuseKind, Profile, async_context_slot_bytes};
+pub use error::Error;
+pub use faults::{FaultAction, FaultRule};
+pub use function::FunctionId;
+pub use journal::{JournalEntry, JournalMode};
+pub use world::{FixtureError, World};
+
+use engine::{Core, Msg, Op};
+
+/// Configures a [`Simulator`].
+#[derive(Clone, Debug, Default)]
+pub struct SimulatorBuilder {
+    world: Option<Arc<World>>,
+    profile: Profile,
+    driver: DriverKind,
+    strict: bool,
+    journal: JournalMode,
+}
+
+impl SimulatorBuilder {
+    /// The world to simulate (default: [`World::default_world`]).
+    pub fn world(mut self, world: impl Into<Arc<World>>) -> Self {
+        self.world = Some(world.into());
+        self
+    }
+
+    /// The fidelity profile (default: [`Profile::Documented`]).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The driver (default: [`DriverKind::Inline`]).
+    pub fn driver(mut self, driver: DriverKind) -> Self {
+        self.driver = driver;
+        self
+    }
+
+    /// Strict mode: misuse panics with a message instead of only being reported.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Whether calls are journaled (default: [`JournalMode::Full`]).
+    pub fn journal(mut self, mode: JournalMode) -> Self {
+        self.journal = mode;
+        self
+    }
+
+    /// Builds the simulator, starting worker threads for the threaded driver.
+    pub fn build(self) -> Simulator {
+        let world = self.world.unwrap_or_else(World::default_world);
+        let journal = journal::Journal::new(self.journal);
+        let (tx, rx) = match self.driver {
+            DriverKind::Threaded { .. } => {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                (Some(tx), Some(rx))
+            }
+            _ => (None, None),
+        };
+        let core = Arc::new(Core::new(world, self.profile, self.strict, self.driver, journal, tx));
+        let mut workers = Vec::new();
+        if let (DriverKind::Threaded { workers: n }, Some(rx)) = (self.driver, rx) {
+            for i in 0..n.max(1) {
+                let core = Arc::clone(&core);
+                let rx = rx.clone();
+                let spawned = std::thread::Builder::new().name(format!("sspi-emu-worker-{i}")).spawn(move || {
+                    for msg in rx {
+                        match msg {
+                            Msg::Run(work) => {
+                                core.complete(work);
+                                core.dispatched_done();
+                            }
+                            Msg::Shutdown => break,
+                        }
+                    }
+                });
+                match spawned {
+                    Ok(handle) => workers.push(handle),
+                    // Without workers, `dispatch` completes work on the caller's thread.
+                    Err(e) => eprintln!("sspi-emu: cannot start worker thread: {e}"),
+                }
+            }
+        }
+        Simulator { core, workers }
+    }
+}
+
+/// The simulator: implements [`Backend`] over a [`World`].
+///
+/// Share it between threads with `Arc<Simulator>`; dropping the last reference stops the
+/// worker threads of the threaded driver.
+pub struct Simulator {
+    core: Arc<Core>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Default for Simulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if let Some(tx) = &self.core.tx {
+            for _ in &self.workers {
+                let _ = tx.send(Msg::Shutdown);
+            }
+        }
+        let me = std::thread::current().id();
+        for w in self.workers.drain(..) {
+            // A callback may drop the last reference on a worker thread; never join oneself.
+            if w.thread().id() != me {
+                let _ = w.join();
+            }
+        }
+    }
+}
+
+/// Counters for leak checks and tests.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Stats {
+    /// Live async contexts.
+    pub async_contexts: usize,
+    /// Live credential handles.
+    pub credentials: usize,
+    /// Async calls queued and not completed.
+    pub in_flight: usize,
+    /// Async calls completed.
+    pub completed: u64,
+    /// Callbacks fired.
+    pub callbacks: u64,
+    /// Calls held by the manual driver: ready, delayed, and never completing.
+    pub held: (usize, usize, usize),
+}
+
+impl Simulator {
+    /// A simulator of the default world, Documented profile, inline driver.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder.
+    pub fn builder() -> SimulatorBuilder {
+        SimulatorBuilder::default()
+    }
+
+    /// The world.
+    pub fn world(&self) -> &World {
+        &self.core.world
+    }
+
+    /// The fidelity profile.
+    pub fn profile(&self) -> Profile {
+        self.core.profile
+    }
+
+    /// The virtual clock (UTC).
+    pub fn now(&self) -> TimeStamp {
+        self.core.now()
+    }
+
+    /// Adds a fault rule.
+    pub fn add_fault(&self, rule: FaultRule) {
+        self.core.faults.add(rule);
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.core.faults.clear();
+    }
+
+    /// Takes the LSA down (calls fail with `SEC_E_INTERNAL_ERROR`) or brings it back.
+    pub fn set_lsa_available(&self, up: bool) {
+        self.core.lsa_available.store(up, Ordering::Release);
+    }
+
+    /// Makes every authority named `name` reachable or not; false if none has that name.
+    pub fn set_authority_reachable(&self, name: &str, reachable: bool) -> bool {
+        let mut found = false;
+        for (a, flag) in self.core.world.authorities.iter().zip(&self.core.authority_reachable) {
+            if a.name.eq_ignore_ascii_case(name) {
+                flag.store(reachable, Ordering::Release);
+                found = true;
+            }
+        }
+        found
+    }
+
+    /// The journal so far.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.core.journal.snapshot()
+    }
+
+    /// Number of journal entries.
+    pub fn journal_len(&self) -> usize {
+        self.core.journal.len()
+    }
+
+    /// The journal as pretty JSON.
+    pub fn journal_json(&self) -> String {
+        // Serialising plain data structures to a String cannot fail.
+        serde_json::to_string_pretty(&self.core.journal.snapshot()).unwrap_or_else(|e| format!("\"{e}\""))
+    }
+
+    /// Misuse detected so far.
+    pub fn misuses(&self) -> Vec<Misuse> {
+        self.core.misuses()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            async_contexts: self.core.contexts.live(),
+            credentials: self.core.creds.live(),
+            in_flight: self.core.in_flight(),
+            completed: self.core.completed.load(Ordering::Acquire),
+            callbacks: self.core.callbacks.load(Ordering::Acquire),
+            held: self.core.held(),
+        }
+    }
+
+    fn record_sync(&self, function: FunctionId, package: Option<String>, inputs: Vec<(&'static str, String)>) -> journal::EntryId {
+        self.core.journal.record(|| {
+            let mut e = JournalEntry::new(function, self.core.now());
+            e.package = package;
+            e.inputs = inputs;
+            e
+        })
+    }
+
+    fn finish_sync(&self, entry: journal::EntryId, result: Result<(), &Error>, fault: Option<String>) -> SecStatus {
+        let status = result.map_or_else(Error::status, |()| SecStatus::SEC_E_OK);
+        self.core.journal.update(entry, |e| {
+            e.status = Some(status);
+            e.detail = result.err().map(ToString::to_string);
+            e.fault = fault;
+        });
+        status
+    }
+
+    /// Applies a fault to a sync call: `Fail` gives the error; `Delay` moves the clock.
+    fn sync_fault(&self, function: FunctionId, package: Option<&str>) -> (Option<Error>, Option<String>) {
+        match self.core.faults.check(function, package) {
+            Some((FaultAction::Fail(s), rule)) => (Some(Error::Fault(s)), Some(rule)),
+            Some((FaultAction::Delay { ticks }, rule)) => {
+                self.core.advance(ticks);
+                (None, Some(rule))
+            }
+            Some((_, rule)) => (None, Some(rule)),
+            None => (None, None),
+        }
+    }
+}
+
+fn acquire_inputs(args: &AcquireCredentials) -> Vec<(&'static str, String)> {
+    let s = |x: &SecString| x.decode().map_or_else(|| format!("<malformed {x:?}>"), |d| format!("{d:?}"));
+    vec![
+        ("pszPrincipal", args.principal.as_ref().map_or_else(|| "NULL".into(), s)),
+        ("pszPackage", s(&args.package)),
+        ("fCredentialUse", format!("{:?}", args.credential_use)),
+        ("pvLogonId", args.logon_id.map_or_else(|| "NULL".into(), |l| l.to_string())),
+        (
+            "pAuthData",
+            match &args.auth_data {
+                None => "NULL".into(),
+                Some(AuthData::Identity(id)) => format!("{id:?}"),
+                Some(AuthData::Opaque(b)) => format!("<{} opaque bytes>", b.len()),
+                Some(_) => "<unknown>".into(),
+            },
+        ),
+        ("pGetKeyFn", args.get_key.as_ref().map_or_else(|| "NULL".into(), |g| format!("{g:?}"))),
+    ]
+}
+
+impl Backend for Simulator {
+    fn enumerate_security_packages(&self) -> Result<Vec<SecPkgInfo>, SecStatus> {
+        let f = FunctionId::EnumerateSecurityPackagesW;
+        let entry = self.record_sync(f, None, Vec::new());
+        let (fault, rule) = self.sync_fault(f, None);
+        let result = match fault {
+            Some(e) => Err(e),
+            None if !self.core.lsa_available.load(Ordering::Acquire) => Err(Error::LsaUnavailable),
+            None => Ok(self.core.world.packages.iter().map(|p| p.info.clone()).collect()),
+        };
+        self.finish_sync(entry, result.as_ref().map(|_| ()), rule);
+        result.map_err(|e| e.status())
+    }
+
+    fn query_security_package_info(&self, package: &SecString) -> Result<SecPkgInfo, SecStatus> {
+        let f = FunctionId::QuerySecurityPackageInfoW;
+        let name = package.decode().unwrap_or_default();
+        let entry = self.record_sync(f, Some(name.clone()), vec![("pszPackageName", format!("{name:?}"))]);
+        let (fault, rule) = self.sync_fault(f, Some(&name));
+        let result = match fault {
+            Some(e) => Err(e),
+            None => self.core.world.package(&name).map(|(_, p)| p.info.clone()).ok_or(Error::PackageNotFound { name }),
+        };
+        self.finish_sync(entry, result.as_ref().map(|_| ()), rule);
+        result.map_err(|e| e.status())
+    }
+
+    fn acquire_credentials_handle(&self, args: AcquireCredentials) -> Result<Credentials, SecStatus> {
+        let f = match args.charset {
+            Charset::Ansi => FunctionId::AcquireCredentialsHandleA,
+            Charset::Unicode => FunctionId::AcquireCredentialsHandleW,
+        };
+        let package = args.package.decode();
+        let entry = self.record_sync(f, package.clone(), acquire_inputs(&args));
+        let (fault, rule) = self.sync_fault(f, package.as_deref());
+        let result = match fault {
+            Some(e) => Err(e),
+            None => self.core.acquire(&args, self.core.world.caller_session),
+        };
+        self.finish_sync(entry, result.as_ref().map(|_| ()), rule);
+        result.map_err(|e| e.status())
+    }
+
+    fn free_credentials_handle(&self, credential: CredHandle) -> SecStatus {
+        let f = FunctionId::FreeCredentialsHandle;
+        let package = self.core.credential_package(credential);
+        let entry = self.record_sync(f, package.clone(), vec![("phCredential", format!("{:?}", credential.0))]);
+        let (fault, rule) = self.sync_fault(f, package.as_deref());
+        let result = match fault {
+            Some(e) => Err(e),
+            None => self.core.free_credentials(credential),
+        };
+        self.finish_sync(entry, result.as_ref().copied(), rule)
+    }
+
+    fn query_credentials_attributes(
+        &self,
+        credential: CredHandle,
+        attribute: CredentialsAttribute,
+    ) -> Result<CredentialsAttributeValue, SecStatus> {
+        let f = FunctionId::QueryCredentialsAttributesW;
+        let package = self.core.credential_package(credential);
+        let entry = self.record_sync(
+            f,
+            package.clone(),
+            vec![("phCredential", format!("{:?}", credential.0)), ("ulAttribute", format!("{attribute:?}"))],
+        );
+        let (fault, rule) = self.sync_fault(f, package.as_deref());
+        let result = match (fault, attribute) {
+            (Some(e), _) => Err(e),
+            (None, CredentialsAttribute::Names) => self.core.credential_names(credential).map(CredentialsAttributeValue::Names),
+            #[allow(unreachable_patterns)]
+            (None, _) => Err(Error::UnsupportedAttribute),
+        };
+        self.finish_sync(entry, result.as_ref().map(|_| ()), rule);
+        result.map_err(|e| e.status())
+    }
+
+    fn sspi_create_async_context(&self) -> AsyncContextHandle {
+        self.core.create()
+    }
+
+    fn sspi_free_async_context(&self, ctx: AsyncContextHandle) {
+        self.core.free(ctx);
+    }
+
+    fn sspi_reinit_async_context(&self, ctx: AsyncContextHandle) -> NtStatus {
+        self.core.reinit(ctx)
+    }
+
+    fn sspi_set_async_notify_callback(
+        &self,
+        ctx: AsyncContextHandle,
+        callback: Option<NotifyCallback>,
+        callback_data: usize,
+    ) -> SecStatus {
+        self.core.set_callback(ctx, callback, callback_data)
+    }
+
+    fn sspi_async_context_requires_notify(&self, ctx: AsyncContextHandle) -> bool {
+        self.core.requires_notify(ctx)
+    }
+
+    fn sspi_get_async_call_status(&self, ctx: AsyncContextHandle) -> SecStatus {
+        self.core.status(ctx)
+    }
+
+    fn sspi_acquire_credentials_handle_async(
+        &self,
+        ctx: AsyncContextHandle,
+        args: AcquireCredentials,
+        credential: &Out<CredHandle>,
+        expiry: Option<&Out<TimeStamp>>,
+    ) -> SecStatus {
+        let f = match args.charset {
+            Charset::Ansi => FunctionId::SspiAcquireCredentialsHandleAsyncA,
+            Charset::Unicode => FunctionId::SspiAcquireCredentialsHandleAsyncW,
+        };
+        // Counted strings are read at queue time: malformed ones are refused there [I].
+        let malformed = |s: &SecString| matches!(s, SecString::Counted(c) if c.units().is_none());
+        let invalid = if malformed(&args.package) {
+            Some("pszPackage is a malformed UNICODE_STRING")
+        } else if args.principal.as_ref().is_some_and(malformed) {
+            Some("pszPrincipal is a malformed UNICODE_STRING")
+        } else {
+            None
+        };
+        let package = args.package.decode();
+        let inputs = acquire_inputs(&args);
+        let op = Op::Acquire { args: Box::new(args), credential: credential.clone(), expiry: expiry.cloned() };
+        self.core.queue(ctx, f, package, inputs, invalid, op)
+    }
+
+    fn sspi_free_credentials_handle_async(&self, ctx: AsyncContextHandle, credential: CredHandle) -> SecStatus {
+        let f = FunctionId::SspiFreeCredentialsHandleAsync;
+        let package = self.core.credential_package(credential);
+        let inputs = vec![("phCredential", format!("{:?}", credential.0))];
+        if self.core.profile == Profile::ObservedKernel && !ctx.is_null() {
+            // The analysed ksecdd build: a stub that queues nothing (spec §4.10) [I].
+            let status = self.core.contexts.with(ctx.0, |c| c.is_pending()).map_or(SecStatus::SEC_E_INVALID_HANDLE, |p| {
+                if p { SecStatus::SEC_E_INVALID_PARAMETER } else { SecStatus::SEC_E_UNSUPPORTED_FUNCTION }
+            });
+            let entry = self.record_sync(f, package, inputs);
+            self.core.journal.update(entry, |e| {
+                e.ctx = Some(ctx.0);
+                e.queue_status = Some(status);
+                e.detail = Some("ObservedKernel: SspiFreeCredentialsHandleAsync is a stub".into());
+            });
+            return status;
+        }
+        self.core.queue(ctx, f, package, inputs, None, Op::FreeCredentials { credential })
+    }
+
+    fn driver(&self) -> Option<&dyn DriverControl> {
+        Some(self)
+    }
+}
+
+impl DriverControl for Simulator {
+    fn in_flight(&self) -> usize {
+        self.core.in_flight()
+    }
+
+    fn step(&self) -> bool {
+        self.core.step()
+    }
+
+    fn complete(&self, ctx: AsyncContextHandle) -> bool {
+        self.core.complete_ctx(ctx)
+    }
+
+    fn run_until_idle(&self) -> usize {
+        self.core.run_until_idle()
+    }
+
+    fn advance_seconds(&self, seconds: f64) {
+        if seconds.is_finite() && seconds > 0.0 {
+            self.core.advance((seconds * TimeStamp::TICKS_PER_SECOND as f64) as i64);
+        }
+    }
+}

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::{
-    AsyncContextHandle, AuthIdentity, CredHandle, CredentialUse, Luid, NtStatus, SecPkgInfo,
-    SecStatus, SecString, TimeStamp,
+    AsyncContextHandle, AuthIdentity, CredHandle, CredentialUse, Luid, NtStatus, SecPkgInfo, SecStatus, SecString,
+    TimeStamp,
 };
 
 /// An output parameter that the callee writes at completion: the Rust form of a caller's
@@ -57,13 +57,17 @@ impl<T: Copy + fmt::Debug> fmt::Debug for Out<T> {
 /// context [D, DOC-CONCEPT sample].
 pub type NotifyCallback = Arc<dyn Fn(AsyncContextHandle, usize) + Send + Sync>;
 
+/// The function of a [`GetKeyFn`]: `(pvGetKeyArgument, principal, key version)` to the key or a
+/// status.
+pub type GetKeyCallback = dyn Fn(usize, Option<&str>, u32) -> Result<Vec<u8>, SecStatus> + Send + Sync;
+
 /// `SEC_GET_KEY_FN`: `void (*)(void *Arg, void *Principal, unsigned long KeyVer, void **Key,
 /// SECURITY_STATUS *Status)`, in Rust form: given the argument, the principal and the key
 /// version, return the key or a status.
 #[derive(Clone)]
 pub struct GetKeyFn {
     /// The function.
-    pub func: Arc<dyn Fn(usize, Option<&str>, u32) -> Result<Vec<u8>, SecStatus> + Send + Sync>,
+    pub func: Arc<GetKeyCallback>,
     /// `pvGetKeyArgument`, passed to the function unchanged.
     pub argument: usize,
 }
@@ -283,11 +287,7 @@ pub trait Backend: Send + Sync {
     ) -> SecStatus;
 
     /// `SspiFreeCredentialsHandleAsync`.
-    fn sspi_free_credentials_handle_async(
-        &self,
-        ctx: AsyncContextHandle,
-        credential: CredHandle,
-    ) -> SecStatus;
+    fn sspi_free_credentials_handle_async(&self, ctx: AsyncContextHandle, credential: CredHandle) -> SecStatus;
 
     /// The driver, when a test may hold calls in flight and complete them at will.
     fn driver(&self) -> Option<&dyn DriverControl> {

@@ -77,11 +77,7 @@ impl AsyncContextHandle {
 
 impl fmt::Debug for AsyncContextHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_null() {
-            f.write_str("AsyncContext(NULL)")
-        } else {
-            write!(f, "AsyncContext(0x{:x})", self.0)
-        }
+        if self.is_null() { f.write_str("AsyncContext(NULL)") } else { write!(f, "AsyncContext(0x{:x})", self.0) }
     }
 }
 

@@ -24,8 +24,7 @@ pub struct IdentityField {
 
 impl IdentityField {
     fn ansi(s: &str) -> Self {
-        let bytes: Vec<u8> =
-            s.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect();
+        let bytes: Vec<u8> = s.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect();
         Self { length: bytes.len() as u32, bytes }
     }
 
@@ -38,8 +37,7 @@ impl IdentityField {
         let n = self.length as usize;
         if unicode {
             let bytes = self.bytes.get(..n.checked_mul(2)?)?;
-            let units: Vec<u16> =
-                bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
             String::from_utf16(&units).ok()
         } else {
             Some(self.bytes.get(..n)?.iter().map(|&b| b as char).collect())

@@ -24,8 +24,8 @@ mod status;
 mod types;
 
 pub use backend::{
-    AcquireCredentials, AuthData, Backend, Charset, Credentials, CredentialsAttribute,
-    CredentialsAttributeValue, DriverControl, GetKeyFn, NotifyCallback, Out,
+    AcquireCredentials, AuthData, Backend, Charset, Credentials, CredentialsAttribute, CredentialsAttributeValue,
+    DriverControl, GetKeyCallback, GetKeyFn, NotifyCallback, Out,
 };
 pub use handle::{AsyncContextHandle, CredHandle, CtxtHandle, SecHandle};
 pub use identity::{

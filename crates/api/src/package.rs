@@ -63,8 +63,7 @@ impl PackageCapabilities {
 impl fmt::Debug for PackageCapabilities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "0x{:08X}", self.0)?;
-        let names: Vec<&str> =
-            Self::NAMED.iter().filter(|(flag, _)| self.contains(*flag)).map(|(_, n)| *n).collect();
+        let names: Vec<&str> = Self::NAMED.iter().filter(|(flag, _)| self.contains(*flag)).map(|(_, n)| *n).collect();
         if !names.is_empty() {
             write!(f, " ({})", names.join(" | "))?;
         }

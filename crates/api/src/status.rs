@@ -229,9 +229,7 @@ impl std::str::FromStr for SecStatus {
         let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"));
         match hex.map(|h| u32::from_str_radix(&h.replace('_', ""), 16)) {
             Some(Ok(v)) => Ok(Self::from_u32(v)),
-            _ => Err(format!(
-                "`{s}` is neither a SEC_E_*/SEC_I_* name nor a 0x-prefixed hex value"
-            )),
+            _ => Err(format!("`{s}` is neither a SEC_E_*/SEC_I_* name nor a 0x-prefixed hex value")),
         }
     }
 }
@@ -335,10 +333,7 @@ mod tests {
 
     #[test]
     fn display_prints_name_and_hex_and_unknown_values_round_trip() {
-        assert_eq!(
-            SecStatus::SEC_I_CONTINUE_NEEDED.to_string(),
-            "SEC_I_CONTINUE_NEEDED (0x00090312)"
-        );
+        assert_eq!(SecStatus::SEC_I_CONTINUE_NEEDED.to_string(), "SEC_I_CONTINUE_NEEDED (0x00090312)");
         let unknown = SecStatus::from_u32(0xC000_0001);
         assert_eq!(unknown.name(), None);
         assert_eq!(format!("{unknown:?}"), "0xC0000001");

@@ -192,12 +192,7 @@ impl TimeStamp {
         let secs = self.0.div_euclid(Self::TICKS_PER_SECOND) - Self::UNIX_EPOCH_SECONDS;
         let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-            rem / 3600,
-            rem % 3600 / 60,
-            rem % 60
-        )
+        format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
     }
 
     /// Parses `YYYY-MM-DDThh:mm:ssZ` (or with a space instead of `T`, `Z` optional) as UTC.
@@ -281,7 +276,7 @@ impl UnicodeString {
     /// `Length > MaximumLength`, or more bytes counted than the buffer holds).
     pub fn units(&self) -> Option<&[u16]> {
         let len = self.length as usize;
-        if len % 2 != 0 || self.length > self.maximum_length || len / 2 > self.buffer.len() {
+        if !len.is_multiple_of(2) || self.length > self.maximum_length || len / 2 > self.buffer.len() {
             return None;
         }
         Some(&self.buffer[..len / 2])

@@ -76,35 +76,37 @@ impl Core {
         let explicit = match &args.auth_data {
             None => None,
             Some(AuthData::Identity(id)) => Some(id.decode().map_err(|e| match e {
-                IdentityError::BadFlags(f) => Error::BadAuthData(format!("Flags 0x{f:x} is neither ANSI nor UNICODE")),
+                IdentityError::BadFlags(f) => Error::BadIdentityFlags(f),
                 IdentityError::BadString(field) => Error::BadAuthData(format!("{field} length overruns its buffer")),
             })?),
             Some(_) => {
                 return Err(Error::BadAuthData(format!("{} does not understand this structure", package.info.name)));
             }
         };
-        if explicit.is_none() && package.checks_principal {
-            if let Some(p) = &principal_name {
-                let index = world.principal_index(p).ok_or_else(|| Error::UnknownPrincipal(p.clone()))?;
-                if world.principals[target.principal].is_named(p) {
-                    // The target session's own principal.
-                } else {
-                    let session = world
-                        .sessions
-                        .iter()
-                        .find(|s| s.principal == index)
-                        .ok_or_else(|| Error::PrincipalNotLoggedOn(p.clone()))?;
-                    if session.luid != caller && !tcb {
-                        return Err(Error::NotOwner { caller, target: session.luid });
-                    }
-                    target = session;
+        if explicit.is_none()
+            && package.checks_principal
+            && let Some(p) = &principal_name
+        {
+            let index = world.principal_index(p).ok_or_else(|| Error::UnknownPrincipal(p.clone()))?;
+            if world.principals[target.principal].is_named(p) {
+                // The target session's own principal.
+            } else {
+                let session = world
+                    .sessions
+                    .iter()
+                    .find(|s| s.principal == index)
+                    .ok_or_else(|| Error::PrincipalNotLoggedOn(p.clone()))?;
+                if session.luid != caller && !tcb {
+                    return Err(Error::NotOwner { caller, target: session.luid });
                 }
+                target = session;
             }
         }
         let target_principal = &world.principals[target.principal];
         let (user_name, mut secret) = match explicit {
             Some(id) => {
-                let user_name = if id.domain.is_empty() { id.user.clone() } else { format!("{}\\{}", id.domain, id.user) };
+                let user_name =
+                    if id.domain.is_empty() { id.user.clone() } else { format!("{}\\{}", id.domain, id.user) };
                 (user_name, CredSecret::Explicit { user: id.user, domain: id.domain, password: id.password })
             }
             None if usage.is_outbound() => {
@@ -120,19 +122,19 @@ impl Core {
             let key = (get_key.func)(get_key.argument, principal, 0).map_err(Error::GetKeyFailed)?;
             secret = CredSecret::Key(key);
         }
-        if usage.is_inbound() {
-            if let Some(kind) = package.inbound_authority {
-                let domain = match kind {
-                    AuthorityKind::Kdc => &world.machine.dns_domain,
-                    AuthorityKind::DomainController => &world.machine.domain,
-                };
-                let reachable = world.machine.joined
-                    && world.authorities.iter().zip(&self.authority_reachable).any(|(a, up)| {
-                        a.kind == kind && a.domain.eq_ignore_ascii_case(domain) && up.load(Ordering::Acquire)
-                    });
-                if !reachable {
-                    return Err(Error::NoAuthority { package: package.info.name.clone(), kind, domain: domain.clone() });
-                }
+        if usage.is_inbound()
+            && let Some(kind) = package.inbound_authority
+        {
+            let domain = match kind {
+                AuthorityKind::Kdc => &world.machine.dns_domain,
+                AuthorityKind::DomainController => &world.machine.domain,
+            };
+            let reachable = world.machine.joined
+                && world.authorities.iter().zip(&self.authority_reachable).any(|(a, up)| {
+                    a.kind == kind && a.domain.eq_ignore_ascii_case(domain) && up.load(Ordering::Acquire)
+                });
+            if !reachable {
+                return Err(Error::NoAuthority { package: package.info.name.clone(), kind, domain: domain.clone() });
             }
         }
         let expiry = match package.expiry {
@@ -142,13 +144,8 @@ impl Core {
                 local.plus_seconds(secs)
             }
         };
-        let credential = Credential {
-            package: package_index,
-            credential_use: usage,
-            user_name,
-            session: target.luid,
-            secret,
-        };
+        let credential =
+            Credential { package: package_index, credential_use: usage, user_name, session: target.luid, secret };
         let id = self
             .creds
             .insert(credential, world.limits.max_credential_handles)

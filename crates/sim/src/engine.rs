@@ -16,8 +16,8 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
@@ -95,7 +95,9 @@ impl fmt::Display for Misuse {
         let what = match self.kind {
             MisuseKind::StaleContext => "the context was freed or never created (use after free on Windows)",
             MisuseKind::QueueWhilePending => "a call is already pending on this context",
-            MisuseKind::ReuseWithoutReinit => "the context's call completed; call SspiReinitAsyncContext before reusing it",
+            MisuseKind::ReuseWithoutReinit => {
+                "the context's call completed; call SspiReinitAsyncContext before reusing it"
+            }
             MisuseKind::FreeWhilePending => {
                 "freed while its call is pending (use after free on Windows); the free is deferred until completion"
             }
@@ -516,13 +518,13 @@ impl Core {
             DriverKind::Manual => self.queues.lock().ready.push_back(work),
             DriverKind::Threaded { .. } => {
                 self.dispatched.fetch_add(1, Ordering::AcqRel);
-                if let Some(tx) = &self.tx {
-                    if let Err(e) = tx.send(Msg::Run(work)) {
-                        // Workers are gone only while the simulator is being dropped.
-                        if let Msg::Run(w) = e.into_inner() {
-                            self.complete(w);
-                            self.dispatched_done();
-                        }
+                if let Some(tx) = &self.tx
+                    && let Err(e) = tx.send(Msg::Run(work))
+                {
+                    // Workers are gone only while the simulator is being dropped.
+                    if let Msg::Run(w) = e.into_inner() {
+                        self.complete(w);
+                        self.dispatched_done();
                     }
                 }
             }

@@ -39,6 +39,8 @@ pub enum Error {
     PrincipalNotLoggedOn(String),
     /// The session holds no credentials usable for this use (e.g. a network logon).
     SessionHasNoCredentials(Luid),
+    /// `SEC_WINNT_AUTH_IDENTITY::Flags` names no encoding.
+    BadIdentityFlags(u32),
     /// `pAuthData` could not be read.
     BadAuthData(String),
     /// `pGetKeyFn` returned a failure.
@@ -69,7 +71,12 @@ impl Error {
             // winerror.h: SEC_E_NO_SPM ("the LSA cannot be contacted") = SEC_E_INTERNAL_ERROR [H].
             Error::LsaUnavailable | Error::PackageFailing { .. } => SecStatus::SEC_E_INTERNAL_ERROR,
             Error::PackageNotFound { .. } => SecStatus::SEC_E_SECPKG_NOT_FOUND,
-            Error::BadCredentialUse(_) => SecStatus::SEC_E_UNKNOWN_CREDENTIALS,
+            // msv1_0 rejects a use with neither bit as SEC_E_INVALID_CREDENTIAL_USE, which
+            // ntlmssp.h defines as SEC_E_NOT_SUPPORTED (research S8, S10) [I].
+            Error::BadCredentialUse(_) => SecStatus::SEC_E_UNSUPPORTED_FUNCTION,
+            // msv1_0 (NT 5 source) answers an identity without ANSI/UNICODE with
+            // SEC_E_INVALID_TOKEN (research S10) [I].
+            Error::BadIdentityFlags(_) => SecStatus::SEC_E_INVALID_TOKEN,
             Error::NoSuchLogonSession(_) | Error::PrincipalNotLoggedOn(_) | Error::SessionHasNoCredentials(_) => {
                 SecStatus::SEC_E_NO_CREDENTIALS
             }
@@ -97,7 +104,9 @@ impl fmt::Display for Error {
             Error::LsaUnavailable => write!(f, "the LSA cannot be contacted (world: lsa_available = false)"),
             Error::PackageNotFound { name } => write!(f, "no security package named `{name}` is installed"),
             Error::PackageFailing { package } => write!(f, "package `{package}` is failing (world: failing = true)"),
-            Error::BadCredentialUse(v) => write!(f, "fCredentialUse 0x{v:x} has neither SECPKG_CRED_INBOUND nor SECPKG_CRED_OUTBOUND"),
+            Error::BadCredentialUse(v) => {
+                write!(f, "fCredentialUse 0x{v:x} has neither SECPKG_CRED_INBOUND nor SECPKG_CRED_OUTBOUND")
+            }
             Error::NoSuchLogonSession(l) => write!(f, "no logon session has LUID {l}"),
             Error::NotOwner { caller, target } => {
                 write!(f, "caller session {caller} lacks SeTcbPrivilege to use logon session {target}")
@@ -105,6 +114,9 @@ impl fmt::Display for Error {
             Error::UnknownPrincipal(p) => write!(f, "no account is named `{p}`"),
             Error::PrincipalNotLoggedOn(p) => write!(f, "account `{p}` has no logon session on this machine"),
             Error::SessionHasNoCredentials(l) => write!(f, "logon session {l} holds no credentials"),
+            Error::BadIdentityFlags(v) => {
+                write!(f, "SEC_WINNT_AUTH_IDENTITY Flags 0x{v:x} has neither ANSI nor UNICODE")
+            }
             Error::BadAuthData(why) => write!(f, "pAuthData cannot be read: {why}"),
             Error::GetKeyFailed(s) => write!(f, "pGetKeyFn returned {s}"),
             Error::NoAuthority { package, kind, domain } => {

@@ -1,8 +1,8 @@
 //! Fault injection: rules that pick calls and make them fail, complete late, or never complete.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 use sspi_emu_api::SecStatus;
@@ -119,10 +119,10 @@ impl FaultRule {
         if !self.functions.contains(&function) {
             return None;
         }
-        if let Some(want) = &self.package {
-            if !package.is_some_and(|p| p.eq_ignore_ascii_case(want)) {
-                return None;
-            }
+        if let Some(want) = &self.package
+            && !package.is_some_and(|p| p.eq_ignore_ascii_case(want))
+        {
+            return None;
         }
         let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
         (self.calls.is_empty() || self.calls.contains(&n)).then_some(self.action)
@@ -172,7 +172,11 @@ mod tests {
     #[test]
     fn call_numbers_count_only_matching_calls() {
         let f = Faults::default();
-        f.add(FaultRule::fail(FunctionId::AcquireCredentialsHandleW, SecStatus::SEC_E_INTERNAL_ERROR).package("NTLM").calls(&[2]));
+        f.add(
+            FaultRule::fail(FunctionId::AcquireCredentialsHandleW, SecStatus::SEC_E_INTERNAL_ERROR)
+                .package("NTLM")
+                .calls(&[2]),
+        );
         let ach = FunctionId::AcquireCredentialsHandleW;
         assert_eq!(f.check(ach, Some("Kerberos")), None);
         assert_eq!(f.check(ach, Some("ntlm")), None); // 1st NTLM call
@@ -189,11 +193,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.action(), FaultAction::Delay { ticks: 25_000_000 });
-        let e = FaultRule::from_toml_str("function = \"AcquireCredentialsHandle\"\naction = \"never\"\n", "f.toml").unwrap_err();
+        let e = FaultRule::from_toml_str("function = \"AcquireCredentialsHandle\"\naction = \"never\"\n", "f.toml")
+            .unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (2, "action"));
         let e = FaultRule::from_toml_str("function = \"Nope\"\naction = \"never\"\n", "f.toml").unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (1, "function"));
-        let e = FaultRule::from_toml_str("function = \"FreeCredentialsHandle\"\naction = \"fail\"\nstatus = \"SEC_E_BOGUS\"\n", "f.toml").unwrap_err();
+        let e = FaultRule::from_toml_str(
+            "function = \"FreeCredentialsHandle\"\naction = \"fail\"\nstatus = \"SEC_E_BOGUS\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (3, "status"));
     }
 }

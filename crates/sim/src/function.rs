@@ -61,7 +61,8 @@ impl FunctionId {
             .copied()
             .filter(|f| {
                 let n = f.name();
-                n == name || (n.len() == name.len() + 1 && n.starts_with(name) && (n.ends_with('A') || n.ends_with('W')))
+                n == name
+                    || (n.len() == name.len() + 1 && n.starts_with(name) && (n.ends_with('A') || n.ends_with('W')))
             })
             .collect()
     }

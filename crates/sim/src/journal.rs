@@ -111,10 +111,10 @@ impl Journal {
     }
 
     pub(crate) fn update(&self, id: EntryId, f: impl FnOnce(&mut JournalEntry)) {
-        if let Some(i) = id.0 {
-            if let Some(e) = self.entries.lock().get_mut(i) {
-                f(e);
-            }
+        if let Some(i) = id.0
+            && let Some(e) = self.entries.lock().get_mut(i)
+        {
+            f(e);
         }
     }
 

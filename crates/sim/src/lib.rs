@@ -49,8 +49,8 @@ pub mod journal;
 mod table;
 pub mod world;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use sspi_emu_api::{
@@ -283,7 +283,12 @@ impl Simulator {
         }
     }
 
-    fn record_sync(&self, function: FunctionId, package: Option<String>, inputs: Vec<(&'static str, String)>) -> journal::EntryId {
+    fn record_sync(
+        &self,
+        function: FunctionId,
+        package: Option<String>,
+        inputs: Vec<(&'static str, String)>,
+    ) -> journal::EntryId {
         self.core.journal.record(|| {
             let mut e = JournalEntry::new(function, self.core.now());
             e.package = package;
@@ -406,7 +411,9 @@ impl Backend for Simulator {
         let (fault, rule) = self.sync_fault(f, package.as_deref());
         let result = match (fault, attribute) {
             (Some(e), _) => Err(e),
-            (None, CredentialsAttribute::Names) => self.core.credential_names(credential).map(CredentialsAttributeValue::Names),
+            (None, CredentialsAttribute::Names) => {
+                self.core.credential_names(credential).map(CredentialsAttributeValue::Names)
+            }
             #[allow(unreachable_patterns)]
             (None, _) => Err(Error::UnsupportedAttribute),
         };
@@ -475,9 +482,10 @@ impl Backend for Simulator {
         let inputs = vec![("phCredential", format!("{:?}", credential.0))];
         if self.core.profile == Profile::ObservedKernel && !ctx.is_null() {
             // The analysed ksecdd build: a stub that queues nothing (spec §4.10) [I].
-            let status = self.core.contexts.with(ctx.0, |c| c.is_pending()).map_or(SecStatus::SEC_E_INVALID_HANDLE, |p| {
-                if p { SecStatus::SEC_E_INVALID_PARAMETER } else { SecStatus::SEC_E_UNSUPPORTED_FUNCTION }
-            });
+            let status =
+                self.core.contexts.with(ctx.0, |c| c.is_pending()).map_or(SecStatus::SEC_E_INVALID_HANDLE, |p| {
+                    if p { SecStatus::SEC_E_INVALID_PARAMETER } else { SecStatus::SEC_E_UNSUPPORTED_FUNCTION }
+                });
             let entry = self.record_sync(f, package, inputs);
             self.core.journal.update(entry, |e| {
                 e.ctx = Some(ctx.0);

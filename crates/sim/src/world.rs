@@ -297,7 +297,11 @@ pub struct FixtureError {
 
 impl fmt::Display for FixtureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if self.line == 0 {
+            write!(f, "{}: ", self.file)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        }
         if !self.field.is_empty() {
             write!(f, "field `{}`: ", self.field)?;
         }
@@ -355,17 +359,41 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 
 /// Privilege names a world may grant (`winnt.h` `SE_*_NAME`) [H].
 pub const KNOWN_PRIVILEGES: &[&str] = &[
-    "SeAssignPrimaryTokenPrivilege", "SeAuditPrivilege", "SeBackupPrivilege",
-    "SeChangeNotifyPrivilege", "SeCreateGlobalPrivilege", "SeCreatePagefilePrivilege",
-    "SeCreatePermanentPrivilege", "SeCreateSymbolicLinkPrivilege", "SeCreateTokenPrivilege",
-    "SeDebugPrivilege", "SeDelegateSessionUserImpersonatePrivilege", "SeEnableDelegationPrivilege",
-    "SeImpersonatePrivilege", "SeIncreaseBasePriorityPrivilege", "SeIncreaseQuotaPrivilege",
-    "SeIncreaseWorkingSetPrivilege", "SeLoadDriverPrivilege", "SeLockMemoryPrivilege",
-    "SeMachineAccountPrivilege", "SeManageVolumePrivilege", "SeProfileSingleProcessPrivilege",
-    "SeRelabelPrivilege", "SeRemoteShutdownPrivilege", "SeRestorePrivilege", "SeSecurityPrivilege",
-    "SeShutdownPrivilege", "SeSyncAgentPrivilege", "SeSystemEnvironmentPrivilege",
-    "SeSystemProfilePrivilege", "SeSystemtimePrivilege", "SeTakeOwnershipPrivilege",
-    "SeTcbPrivilege", "SeTimeZonePrivilege", "SeTrustedCredManAccessPrivilege", "SeUndockPrivilege",
+    "SeAssignPrimaryTokenPrivilege",
+    "SeAuditPrivilege",
+    "SeBackupPrivilege",
+    "SeChangeNotifyPrivilege",
+    "SeCreateGlobalPrivilege",
+    "SeCreatePagefilePrivilege",
+    "SeCreatePermanentPrivilege",
+    "SeCreateSymbolicLinkPrivilege",
+    "SeCreateTokenPrivilege",
+    "SeDebugPrivilege",
+    "SeDelegateSessionUserImpersonatePrivilege",
+    "SeEnableDelegationPrivilege",
+    "SeImpersonatePrivilege",
+    "SeIncreaseBasePriorityPrivilege",
+    "SeIncreaseQuotaPrivilege",
+    "SeIncreaseWorkingSetPrivilege",
+    "SeLoadDriverPrivilege",
+    "SeLockMemoryPrivilege",
+    "SeMachineAccountPrivilege",
+    "SeManageVolumePrivilege",
+    "SeProfileSingleProcessPrivilege",
+    "SeRelabelPrivilege",
+    "SeRemoteShutdownPrivilege",
+    "SeRestorePrivilege",
+    "SeSecurityPrivilege",
+    "SeShutdownPrivilege",
+    "SeSyncAgentPrivilege",
+    "SeSystemEnvironmentPrivilege",
+    "SeSystemProfilePrivilege",
+    "SeSystemtimePrivilege",
+    "SeTakeOwnershipPrivilege",
+    "SeTcbPrivilege",
+    "SeTimeZonePrivilege",
+    "SeTrustedCredManAccessPrivilege",
+    "SeUndockPrivilege",
     "SeUnsolicitedInputPrivilege",
 ];
 
@@ -526,9 +554,8 @@ mod raw {
 
     impl FaultFile {
         pub(crate) fn check(self, text: &str, file: &str) -> Result<FaultRule, FixtureError> {
-            let err = |span: std::ops::Range<usize>, field: &str, msg: String| {
-                FixtureError::at(text, file, span, field, msg)
-            };
+            let err =
+                |span: std::ops::Range<usize>, field: &str, msg: String| FixtureError::at(text, file, span, field, msg);
             let function = FunctionId::matching(self.function.get_ref());
             if function.is_empty() {
                 return Err(err(
@@ -544,7 +571,11 @@ mod raw {
             let action = match self.action.get_ref().as_str() {
                 "fail" | "fail_queue" => {
                     let Some(status) = status else {
-                        return Err(err(self.action.span(), "status", format!("action `{}` needs a `status`", self.action.get_ref())));
+                        return Err(err(
+                            self.action.span(),
+                            "status",
+                            format!("action `{}` needs a `status`", self.action.get_ref()),
+                        ));
                     };
                     if self.action.get_ref() == "fail" {
                         FaultAction::Fail(status)
@@ -585,27 +616,24 @@ mod raw {
 
     impl WorldFile {
         pub(super) fn check(self, text: &str, file: &str) -> Result<World, FixtureError> {
-            let err = |span: std::ops::Range<usize>, field: &str, msg: String| {
-                FixtureError::at(text, file, span, field, msg)
-            };
-            let start_time = TimeStamp::parse_utc(self.start_time.get_ref()).ok_or_else(|| {
-                err(self.start_time.span(), "start_time", "expected `YYYY-MM-DDThh:mm:ssZ`".into())
-            })?;
+            let err =
+                |span: std::ops::Range<usize>, field: &str, msg: String| FixtureError::at(text, file, span, field, msg);
+            let start_time = TimeStamp::parse_utc(self.start_time.get_ref())
+                .ok_or_else(|| err(self.start_time.span(), "start_time", "expected `YYYY-MM-DDThh:mm:ssZ`".into()))?;
             let offset = self.machine.utc_offset_minutes.as_ref().map_or(0, |o| *o.get_ref());
-            if let Some(o) = self.machine.utc_offset_minutes.as_ref().filter(|_| !(-14 * 60..=14 * 60).contains(&offset)) {
-                return Err(err(
-                    o.span(),
-                    "utc_offset_minutes",
-                    "must be within -840..=840 (UTC-14 to UTC+14)".into(),
-                ));
+            if let Some(o) =
+                self.machine.utc_offset_minutes.as_ref().filter(|_| !(-14 * 60..=14 * 60).contains(&offset))
+            {
+                return Err(err(o.span(), "utc_offset_minutes", "must be within -840..=840 (UTC-14 to UTC+14)".into()));
             }
             let mut principals = Vec::new();
             for p in self.principals {
                 let secret = match (p.password, p.nt_hash) {
                     (Some(pw), None) => Secret::Password(pw),
-                    (None, Some(h)) => Secret::NtHash(parse_hash(h.get_ref()).ok_or_else(|| {
-                        err(h.span(), "nt_hash", "expected 32 hex digits".into())
-                    })?),
+                    (None, Some(h)) => Secret::NtHash(
+                        parse_hash(h.get_ref())
+                            .ok_or_else(|| err(h.span(), "nt_hash", "expected 32 hex digits".into()))?,
+                    ),
                     (None, None) => Secret::None,
                     (Some(_), Some(h)) => {
                         return Err(err(h.span(), "nt_hash", "give `password` or `nt_hash`, not both".into()));
@@ -634,7 +662,11 @@ mod raw {
                 let mut privileges = Vec::new();
                 for p in s.privileges {
                     if !KNOWN_PRIVILEGES.iter().any(|k| k.eq_ignore_ascii_case(p.get_ref())) {
-                        return Err(err(p.span(), "privileges", format!("`{}` is not a Windows privilege name", p.get_ref())));
+                        return Err(err(
+                            p.span(),
+                            "privileges",
+                            format!("`{}` is not a Windows privilege name", p.get_ref()),
+                        ));
                     }
                     privileges.push(p.into_inner());
                 }
@@ -643,12 +675,20 @@ mod raw {
             }
             let caller = *self.caller.session.get_ref();
             if !sessions.iter().any(|s| s.luid == caller) {
-                return Err(err(self.caller.session.span(), "session", format!("no logon session {caller} in [[sessions]]")));
+                return Err(err(
+                    self.caller.session.span(),
+                    "session",
+                    format!("no logon session {caller} in [[sessions]]"),
+                ));
             }
             let mut packages: Vec<Package> = Vec::new();
             for p in self.packages {
                 if packages.iter().any(|o| o.info.name.eq_ignore_ascii_case(p.name.get_ref())) {
-                    return Err(err(p.name.span(), "name", format!("package `{}` is installed twice", p.name.get_ref())));
+                    return Err(err(
+                        p.name.span(),
+                        "name",
+                        format!("package `{}` is installed twice", p.name.get_ref()),
+                    ));
                 }
                 let expiry = match (p.credential_lifetime_seconds, p.expiry) {
                     (Some(l), None) if *l.get_ref() > 0 => Expiry::Lifetime(*l.get_ref()),
@@ -657,14 +697,23 @@ mod raw {
                     }
                     (None, Some(e)) => {
                         let v = e.get_ref().trim_start_matches("0x").replace('_', "");
-                        let v = u64::from_str_radix(&v, 16).ok().filter(|v| *v <= i64::MAX as u64).ok_or_else(|| {
-                            err(e.span(), "expiry", "expected a hex TimeStamp such as \"0x7FFFFFFFFFFFFFFF\"".into())
-                        })?;
+                        let v =
+                            u64::from_str_radix(&v, 16).ok().filter(|v| *v <= i64::MAX as u64).ok_or_else(|| {
+                                err(
+                                    e.span(),
+                                    "expiry",
+                                    "expected a hex TimeStamp such as \"0x7FFFFFFFFFFFFFFF\"".into(),
+                                )
+                            })?;
                         Expiry::Fixed(TimeStamp(v as i64))
                     }
                     (None, None) => Expiry::Fixed(TimeStamp::NEVER),
                     (Some(_), Some(e)) => {
-                        return Err(err(e.span(), "expiry", "give `expiry` or `credential_lifetime_seconds`, not both".into()));
+                        return Err(err(
+                            e.span(),
+                            "expiry",
+                            "give `expiry` or `credential_lifetime_seconds`, not both".into(),
+                        ));
                     }
                 };
                 packages.push(Package {

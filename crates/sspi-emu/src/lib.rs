@@ -1,1 +1,45 @@
-//! stub
+//! # sspi-emu: test Windows SSPI code anywhere
+//!
+//! The crate users depend on. It re-exports the SSPI contract ([`Backend`], [`SecStatus`],
+//! handles, flags) and picks the backend: the simulator by default; real Windows `secur32`
+//! with the `backend-win` feature (planned, see the project's issues).
+//!
+//! ```text
+//!   your test ──► sspi_emu::backend() ──► Simulator (world + packages + async engine)
+//! ```
+//!
+//! On top of the one-to-one SSPI surface it adds [`AsyncCall`]: an async context with a
+//! completion callback already registered, that can be waited on or `.await`ed.
+//!
+//! # Examples
+//!
+//! ```
+//! use sspi_emu::{AcquireCredentials, AsyncCall, Backend, CredHandle, CredentialUse, Out, SecStatus};
+//!
+//! let backend = sspi_emu::backend();
+//! let call = AsyncCall::new(backend.as_ref()).expect("context");
+//! let cred = Out::new(CredHandle::default());
+//! let queued = backend.sspi_acquire_credentials_handle_async(
+//!     call.ctx(), AcquireCredentials::new("Negotiate", CredentialUse::OUTBOUND), &cred, None);
+//! assert_eq!(queued, SecStatus::SEC_E_OK);
+//! assert_eq!(call.wait(), SecStatus::SEC_E_OK);
+//! backend.free_credentials_handle(cred.get());
+//! ```
+#![forbid(unsafe_code)]
+
+mod call;
+
+pub use call::AsyncCall;
+pub use sspi_emu_api::*;
+
+/// The simulator backend, its world, drivers, faults and journal.
+pub use sspi_emu_sim as sim;
+
+/// A backend with the default configuration: the simulator of the embedded default world,
+/// Documented profile, inline driver.
+pub fn backend() -> std::sync::Arc<dyn Backend> {
+    std::sync::Arc::new(sim::Simulator::new())
+}
+
+/// Which backend this build uses: `"simulator"` (or `"windows"` with `backend-win`).
+pub const BACKEND_NAME: &str = "simulator";

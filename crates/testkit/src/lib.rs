@@ -1,1 +1,12 @@
-//! stub
+//! # sspi-emu-testkit
+//!
+//! What the tests in `tests/` share: the scenario (conformance) runner, the status tables,
+//! and the fixture locations. Everything goes through the `sspi-emu` facade, so the same
+//! corpus can run on every backend.
+#![forbid(unsafe_code)]
+
+pub mod scenario;
+pub mod tables;
+
+pub use scenario::{Harness, Outcome, Runner, Scenario, corpus, fixtures_dir, run_on_simulator};
+pub use tables::{StatusTables, Violation};

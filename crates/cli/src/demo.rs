@@ -1,0 +1,224 @@
+//! `sspi-emu demo`: `SspiAcquireCredentialsHandleAsync` step by step, on the embedded default
+//! world: one success, then one scenario per row of the function's documented error table.
+//!
+//! The scenario files (and the world files they name) are embedded with `include_str!`, so the
+//! demo runs from any directory. Each scenario prints its transcript, the final status of its
+//! queued acquisition (read from the simulator's journal), and `PASS` or `FAIL: why`.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use sspi_emu::SecStatus;
+use sspi_emu::sim::{FunctionId, Simulator};
+use sspi_emu_testkit::{Outcome, Scenario, run_on_simulator};
+
+use crate::Verdict;
+use crate::run::write_indented;
+
+/// A fixture file embedded in the binary: its name and its text.
+struct Embedded {
+    /// The file name, relative to its fixtures subdirectory.
+    file: &'static str,
+    /// The file's text.
+    text: &'static str,
+}
+
+/// Embeds `fixtures/<dir>/<file>` (the path is relative to this source file).
+macro_rules! embed {
+    ($dir:literal, $file:literal) => {
+        Embedded { file: $file, text: include_str!(concat!("../../../fixtures/", $dir, "/", $file)) }
+    };
+}
+
+/// The demo's scenarios, in the order they run: the success first, then the rows of the
+/// `SspiAcquireCredentialsHandleAsync` error table. One line per file: add, remove or reorder
+/// lines freely (a file must exist under `fixtures/conformance/` when the binary is built).
+const SCENARIOS: &[Embedded] = &[
+    embed!("conformance", "ach-async-ok.toml"),
+    embed!("conformance", "ach-async-insufficient-memory.toml"),
+    embed!("conformance", "ach-async-internal-error.toml"),
+    embed!("conformance", "ach-async-no-credentials.toml"),
+    embed!("conformance", "ach-async-not-owner.toml"),
+    embed!("conformance", "ach-async-secpkg-not-found.toml"),
+    embed!("conformance", "ach-async-unknown-credentials.toml"),
+    embed!("conformance", "ach-async-no-authenticating-authority.toml"),
+];
+
+/// The world files the scenarios above name (`world = "…"`), from `fixtures/worlds/`.
+const WORLDS: &[Embedded] = &[embed!("worlds", "service.toml"), embed!("worlds", "tiny.toml")];
+
+/// What the demo says before the first scenario, for a reader who never read the docs.
+const INTRO: &str = "\
+The async SSPI family (SspiAcquireCredentialsHandleAsync and friends) does its work in the background.
+1. Queueing: the call returns at once, and its status says only whether the work was queued.
+2. Polling: SspiGetAsyncCallStatus returns SEC_I_ASYNC_CALL_PENDING until the work completes,
+   then the call's final status (SEC_E_OK or the error), the same on every later poll.
+3. Notification: the callback set with SspiSetAsyncNotifyCallback fires once, at completion.
+This demo uses the manual driver: each call waits until the demo completes it, so every moment shows.";
+
+/// Where the embedded world files are written for the run, removed when dropped.
+///
+/// `Scenario::simulator` loads world files from `<fixtures>/worlds/` on disk; this directory
+/// stands in for `fixtures/` until the testkit can take a world from memory.
+struct TempFixtures {
+    /// `<temp>/sspi-emu-demo-<pid>`.
+    root: PathBuf,
+}
+
+impl TempFixtures {
+    /// Writes every embedded world under a fresh `<temp>/sspi-emu-demo-<pid>/worlds/`.
+    fn write(worlds: &[Embedded]) -> io::Result<Self> {
+        let root = std::env::temp_dir().join(format!("sspi-emu-demo-{}", std::process::id()));
+        let dir = root.join("worlds");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
+        // Constructed before writing the files, so that a failure still removes the directory.
+        let fixtures = Self { root };
+        for w in worlds {
+            let path = dir.join(w.file);
+            std::fs::write(&path, w.text)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))?;
+        }
+        Ok(fixtures)
+    }
+}
+
+impl Drop for TempFixtures {
+    fn drop(&mut self) {
+        // Best effort: a leftover directory in the temp dir is harmless.
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Runs the demo. `Success` only if every scenario passed.
+pub(crate) fn run(out: &mut dyn Write, journal: bool) -> io::Result<Verdict> {
+    writeln!(out, "{INTRO}")?;
+    let fixtures = TempFixtures::write(WORLDS)?;
+    let mut passed = 0;
+    for (i, embedded) in SCENARIOS.iter().enumerate() {
+        writeln!(out)?;
+        let ok = run_one(out, embedded, &fixtures.root, journal, (i + 1, SCENARIOS.len()))?;
+        if ok {
+            passed += 1;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "{passed} of {} scenarios passed", SCENARIOS.len())?;
+    Ok(Verdict::from_ok(passed == SCENARIOS.len()))
+}
+
+/// Runs one embedded scenario and prints it; true if it passed.
+fn run_one(
+    out: &mut dyn Write,
+    embedded: &Embedded,
+    fixtures: &Path,
+    journal: bool,
+    (n, total): (usize, usize),
+) -> io::Result<bool> {
+    let path = PathBuf::from(format!("fixtures/conformance/{}", embedded.file));
+    let scenario = match Scenario::parse(embedded.text, &path) {
+        Ok(s) => s,
+        Err(msg) => {
+            writeln!(out, "=== [{n}/{total}] {}", embedded.file)?;
+            writeln!(out, "FAIL: {msg}")?;
+            return Ok(false);
+        }
+    };
+    writeln!(out, "=== [{n}/{total}] {}", scenario.name)?;
+    write_wrapped(out, &scenario.description, "    ", 96)?;
+    writeln!(
+        out,
+        "    (world: {}, driver: {})",
+        scenario.world.as_deref().unwrap_or("default"),
+        scenario.driver.as_deref().unwrap_or("inline")
+    )?;
+    if let Some(w) = scenario.world.as_deref().filter(|w| !WORLDS.iter().any(|e| e.file == *w)) {
+        writeln!(out, "FAIL: the world file `{w}` is not embedded in the demo (add it to `WORLDS`)")?;
+        return Ok(false);
+    }
+    let (outcome, transcript, sim) = run_on_simulator(&scenario, fixtures);
+    write_indented(out, &transcript, "  ")?;
+    if let Some(sim) = &sim {
+        writeln!(out, "  {}", final_status(sim))?;
+        if journal {
+            writeln!(out, "{}", sim.journal_json())?;
+        }
+    }
+    Ok(match outcome {
+        Outcome::Passed => {
+            writeln!(out, "PASS")?;
+            true
+        }
+        Outcome::Failed(msg) => {
+            writeln!(out, "FAIL: {msg}")?;
+            false
+        }
+        Outcome::Skipped(why) => {
+            writeln!(out, "FAIL: skipped: {why}")?;
+            false
+        }
+    })
+}
+
+/// One line on the last queued `SspiAcquireCredentialsHandleAsync`, from the journal:
+/// `result: <function> completed with <status>`, or why there is no final status.
+fn final_status(sim: &Simulator) -> String {
+    let journal = sim.journal();
+    let last = journal.iter().rev().find(|e| {
+        matches!(
+            e.function,
+            FunctionId::SspiAcquireCredentialsHandleAsyncW | FunctionId::SspiAcquireCredentialsHandleAsyncA
+        )
+    });
+    let Some(entry) = last else {
+        return "result: no asynchronous acquisition was made".into();
+    };
+    let f = entry.function.name();
+    match (entry.queue_status, entry.status) {
+        (Some(SecStatus::SEC_E_OK), Some(status)) => format!("result: {f} completed with {status}"),
+        (Some(SecStatus::SEC_E_OK), None) => format!("result: {f} is still pending"),
+        (Some(refused), _) => format!("result: {f} was refused when queued: {refused}"),
+        (None, _) => format!("result: {f} has no queueing status"),
+    }
+}
+
+/// Writes `text` word-wrapped to `width` columns, each line prefixed with `indent`.
+fn write_wrapped(out: &mut dyn Write, text: &str, indent: &str, width: usize) -> io::Result<()> {
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent.len() + line.len() + 1 + word.len() > width {
+            writeln!(out, "{indent}{line}")?;
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        writeln!(out, "{indent}{line}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_scenario_parses_and_names_only_embedded_worlds() {
+        for e in SCENARIOS {
+            let s = Scenario::parse(e.text, Path::new(e.file)).expect("embedded scenario parses");
+            if let Some(w) = &s.world {
+                assert!(WORLDS.iter().any(|x| x.file == w), "{}: world {w} not embedded", e.file);
+            }
+        }
+    }
+
+    #[test]
+    fn wrapping_keeps_words_and_width() {
+        let mut buf = Vec::new();
+        write_wrapped(&mut buf, "aaa bbb ccc ddd", "  ", 10).expect("write to Vec");
+        assert_eq!(String::from_utf8(buf).expect("utf-8"), "  aaa bbb\n  ccc ddd\n");
+    }
+}

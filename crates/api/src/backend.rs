@@ -54,7 +54,7 @@ impl<T: Copy + fmt::Debug> fmt::Debug for Out<T> {
 /// `SspiAsyncNotifyCallback`: `void (*)(SspiAsyncContext *Handle, PVOID CallbackData)`.
 ///
 /// Called exactly once per completed call, after the final status is visible; it may free the
-/// context [D, DOC-CONCEPT sample].
+/// context \[D, DOC-CONCEPT sample\].
 pub type NotifyCallback = Arc<dyn Fn(AsyncContextHandle, usize) + Send + Sync>;
 
 /// The function of a [`GetKeyFn`]: `(pvGetKeyArgument, principal, key version)` to the key or a
@@ -104,7 +104,7 @@ pub enum Charset {
 pub struct AcquireCredentials {
     /// A or W entry point.
     pub charset: Charset,
-    /// `pszPrincipal`: NULL means the caller's own logon session [D].
+    /// `pszPrincipal`: NULL means the caller's own logon session \[D\].
     pub principal: Option<SecString>,
     /// `pszPackage`.
     pub package: SecString,

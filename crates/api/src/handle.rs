@@ -1,6 +1,6 @@
 //! SSPI handles: `SecHandle`, `CredHandle`, `CtxtHandle`, and the async context handle.
 //!
-//! Handles are opaque pairs of pointer-sized words [D, DOC-HANDLES]. The simulator fills them
+//! Handles are opaque pairs of pointer-sized words \[D, DOC-HANDLES\]. The simulator fills them
 //! from generational tables, never from pointers, so a stale or double-freed handle is detected
 //! and answered with `SEC_E_INVALID_HANDLE` instead of undefined behaviour.
 
@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// `SecHandle`: `{ ULONG_PTR dwLower; ULONG_PTR dwUpper; }` [H] (spec §9.2).
+/// `SecHandle`: `{ ULONG_PTR dwLower; ULONG_PTR dwUpper; }` \[H\] (spec §9.2).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[repr(C)]
 pub struct SecHandle {

@@ -1,7 +1,7 @@
 //! `SEC_WINNT_AUTH_IDENTITY_A` / `_W`: explicit credentials passed as `pAuthData`.
 //!
 //! The structure's `Flags` decide how its strings are encoded, not the entry point it is passed
-//! to [D, DOC-AUTHID]: an identity marked `SEC_WINNT_AUTH_IDENTITY_ANSI` given to the W function
+//! to \[D, DOC-AUTHID\]: an identity marked `SEC_WINNT_AUTH_IDENTITY_ANSI` given to the W function
 //! is still read as ANSI. So this type keeps the raw bytes and the character counts, and decodes
 //! only when a package reads it.
 

@@ -12,8 +12,8 @@
 //! Names follow Windows: `SecStatus::SEC_E_NO_CREDENTIALS`, `CredentialUse::OUTBOUND`
 //! (`SECPKG_CRED_OUTBOUND`), `Backend::sspi_get_async_call_status` (`SspiGetAsyncCallStatus`),
 //! so a search from learn.microsoft.com finds them. Every value carries its source in the item's
-//! documentation; the tags are those of `docs/FIDELITY.md`: [D] documented, [H] from headers,
-//! [I] inferred.
+//! documentation; the tags are those of `docs/FIDELITY.md`: \[D\] documented, \[H\] from headers,
+//! \[I\] inferred.
 #![forbid(unsafe_code)]
 
 mod backend;

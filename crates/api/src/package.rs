@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// `fCapabilities` of `SecPkgInfo`: `SECPKG_FLAG_*` bits (`sspi.h`) [H].
+/// `fCapabilities` of `SecPkgInfo`: `SECPKG_FLAG_*` bits (`sspi.h`) \[H\].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PackageCapabilities(pub u32);
@@ -88,7 +88,7 @@ pub struct SecPkgInfo {
     pub comment: String,
 }
 
-/// `RPC_C_AUTHN_*` values used as `wRPCID` (`rpcdce.h`) [H].
+/// `RPC_C_AUTHN_*` values used as `wRPCID` (`rpcdce.h`) \[H\].
 pub mod rpc_id {
     /// `RPC_C_AUTHN_NONE`.
     pub const NONE: u16 = 0;

@@ -5,7 +5,7 @@
 //! table still round-trip and print in hex.
 //!
 //! Source of every value: `winerror.h` as generated into `windows-sys` 0.61.2
-//! `Win32::Foundation` (spec `ASYNC-SSPI.md`, Appendix A) [H].
+//! `Win32::Foundation` (spec `ASYNC-SSPI.md`, Appendix A) \[H\].
 
 use std::fmt;
 
@@ -250,7 +250,7 @@ impl<'de> Deserialize<'de> for SecStatus {
     }
 }
 
-/// An `NTSTATUS`: the return type of `SspiReinitAsyncContext` [H].
+/// An `NTSTATUS`: the return type of `SspiReinitAsyncContext` \[H\].
 ///
 /// Only the few codes the simulator returns are named; other values round-trip.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

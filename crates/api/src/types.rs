@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 /// `fCredentialUse` of `AcquireCredentialsHandle`: how the credentials will be used.
 ///
 /// A newtype over the 32-bit flags, so any value a caller passes is kept and can be checked.
-/// Values: `sspi.h` `SECPKG_CRED_*` [H] (spec §9.1).
+/// Values: `sspi.h` `SECPKG_CRED_*` \[H\] (spec §9.1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CredentialUse(pub u32);
@@ -75,7 +75,7 @@ impl fmt::Debug for CredentialUse {
     }
 }
 
-/// `LUID`: a locally unique identifier, here the id of a logon session [H] (spec §9.4).
+/// `LUID`: a locally unique identifier, here the id of a logon session \[H\] (spec §9.4).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Luid {
     /// `LowPart`.
@@ -161,7 +161,7 @@ impl<'de> Deserialize<'de> for Luid {
 }
 
 /// `TimeStamp` (`SECURITY_INTEGER`): 100-nanosecond ticks since 1601-01-01, as `FILETIME`
-/// [D, DOC-TS]. Packages report expiry times in local time [D].
+/// \[D, DOC-TS\]. Packages report expiry times in local time \[D\].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TimeStamp(pub i64);
@@ -242,7 +242,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 }
 
 /// `UNICODE_STRING` / `SECURITY_STRING`: a counted UTF-16 string, as the kernel-mode W variants
-/// of the async family take it [H] (spec §4, §9.8). Lengths are in **bytes**; no NUL is needed.
+/// of the async family take it \[H\] (spec §4, §9.8). Lengths are in **bytes**; no NUL is needed.
 ///
 /// Built with [`UnicodeString::new`] it is always well formed; [`UnicodeString::from_raw`]
 /// keeps whatever lengths a caller gives, so malformed strings can be tested.
@@ -302,7 +302,7 @@ impl fmt::Debug for UnicodeString {
 ///
 /// The A entry points take NUL-terminated ANSI strings, the user-mode W entry points
 /// NUL-terminated UTF-16, and the kernel-mode async W entry points counted `UNICODE_STRING`s.
-/// The simulator decodes ANSI as ISO-8859-1 (one byte, one code point) [I].
+/// The simulator decodes ANSI as ISO-8859-1 (one byte, one code point) \[I\].
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum SecString {
     /// `LPSTR`: bytes up to the first NUL (or the end).

@@ -6,11 +6,12 @@
 //! queued acquisition (read from the simulator's journal), and `PASS` or `FAIL: why`.
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use sspi_emu::SecStatus;
-use sspi_emu::sim::{FunctionId, Simulator};
-use sspi_emu_testkit::{Outcome, Scenario, run_on_simulator};
+use sspi_emu::sim::{FunctionId, Simulator, World};
+use sspi_emu_testkit::{Outcome, Scenario, run_on_simulator_with};
 
 use crate::Verdict;
 use crate::run::write_indented;
@@ -56,48 +57,22 @@ The async SSPI family (SspiAcquireCredentialsHandleAsync and friends) does its w
 3. Notification: the callback set with SspiSetAsyncNotifyCallback fires once, at completion.
 This demo uses the manual driver: each call waits until the demo completes it, so every moment shows.";
 
-/// Where the embedded world files are written for the run, removed when dropped.
-///
-/// `Scenario::simulator` loads world files from `<fixtures>/worlds/` on disk; this directory
-/// stands in for `fixtures/` until the testkit can take a world from memory.
-struct TempFixtures {
-    /// `<temp>/sspi-emu-demo-<pid>`.
-    root: PathBuf,
-}
-
-impl TempFixtures {
-    /// Writes every embedded world under a fresh `<temp>/sspi-emu-demo-<pid>/worlds/`.
-    fn write(worlds: &[Embedded]) -> io::Result<Self> {
-        let root = std::env::temp_dir().join(format!("sspi-emu-demo-{}", std::process::id()));
-        let dir = root.join("worlds");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display())))?;
-        // Constructed before writing the files, so that a failure still removes the directory.
-        let fixtures = Self { root };
-        for w in worlds {
-            let path = dir.join(w.file);
-            std::fs::write(&path, w.text)
-                .map_err(|e| io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))?;
-        }
-        Ok(fixtures)
-    }
-}
-
-impl Drop for TempFixtures {
-    fn drop(&mut self) {
-        // Best effort: a leftover directory in the temp dir is harmless.
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
+/// Resolves a scenario's `world = "..."` from the embedded world files.
+fn embedded_world(name: &str) -> Result<Arc<World>, String> {
+    let w = WORLDS
+        .iter()
+        .find(|w| w.file == name)
+        .ok_or_else(|| format!("the world file `{name}` is not embedded in the demo (add it to `WORLDS`)"))?;
+    World::from_toml_str(w.text, &format!("fixtures/worlds/{}", w.file)).map(Arc::new).map_err(|e| e.to_string())
 }
 
 /// Runs the demo. `Success` only if every scenario passed.
 pub(crate) fn run(out: &mut dyn Write, journal: bool) -> io::Result<Verdict> {
     writeln!(out, "{INTRO}")?;
-    let fixtures = TempFixtures::write(WORLDS)?;
     let mut passed = 0;
     for (i, embedded) in SCENARIOS.iter().enumerate() {
         writeln!(out)?;
-        let ok = run_one(out, embedded, &fixtures.root, journal, (i + 1, SCENARIOS.len()))?;
+        let ok = run_one(out, embedded, journal, (i + 1, SCENARIOS.len()))?;
         if ok {
             passed += 1;
         }
@@ -108,13 +83,7 @@ pub(crate) fn run(out: &mut dyn Write, journal: bool) -> io::Result<Verdict> {
 }
 
 /// Runs one embedded scenario and prints it; true if it passed.
-fn run_one(
-    out: &mut dyn Write,
-    embedded: &Embedded,
-    fixtures: &Path,
-    journal: bool,
-    (n, total): (usize, usize),
-) -> io::Result<bool> {
+fn run_one(out: &mut dyn Write, embedded: &Embedded, journal: bool, (n, total): (usize, usize)) -> io::Result<bool> {
     let path = PathBuf::from(format!("fixtures/conformance/{}", embedded.file));
     let scenario = match Scenario::parse(embedded.text, &path) {
         Ok(s) => s,
@@ -132,11 +101,7 @@ fn run_one(
         scenario.world.as_deref().unwrap_or("default"),
         scenario.driver.as_deref().unwrap_or("inline")
     )?;
-    if let Some(w) = scenario.world.as_deref().filter(|w| !WORLDS.iter().any(|e| e.file == *w)) {
-        writeln!(out, "FAIL: the world file `{w}` is not embedded in the demo (add it to `WORLDS`)")?;
-        return Ok(false);
-    }
-    let (outcome, transcript, sim) = run_on_simulator(&scenario, fixtures);
+    let (outcome, transcript, sim) = run_on_simulator_with(&scenario, &embedded_world);
     write_indented(out, &transcript, "  ")?;
     if let Some(sim) = &sim {
         writeln!(out, "  {}", final_status(sim))?;
@@ -208,7 +173,7 @@ mod tests {
     #[test]
     fn every_embedded_scenario_parses_and_names_only_embedded_worlds() {
         for e in SCENARIOS {
-            let s = Scenario::parse(e.text, Path::new(e.file)).expect("embedded scenario parses");
+            let s = Scenario::parse(e.text, std::path::Path::new(e.file)).expect("embedded scenario parses");
             if let Some(w) = &s.world {
                 assert!(WORLDS.iter().any(|x| x.file == w), "{}: world {w} not embedded", e.file);
             }

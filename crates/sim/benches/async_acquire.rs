@@ -28,53 +28,99 @@ use sspi_emu_api::{
 };
 use sspi_emu_sim::{DriverKind, JournalMode, Simulator};
 
-use common::{JOURNAL_MODES, estimate_ns, ntlm_outbound, sim, wait_until};
+use common::{estimate_ns, ntlm_outbound, sim, wait_until};
 
-/// The drivers measured, with their benchmark ids.
-const DRIVERS: [(DriverKind, &str); 3] = [
-    (DriverKind::Manual, "async_manual"),
-    (DriverKind::Threaded { workers: 2 }, "async_threaded_2w"),
-    (DriverKind::Inline, "async_inline"),
+/// What is measured: the sync call, or the async round trip on one of the drivers.
+#[derive(Clone, Copy)]
+enum Kind {
+    Sync,
+    Async(DriverKind),
+}
+
+/// Benchmark ids, in the order run and printed.
+const KINDS: [(Kind, &str); 4] = [
+    (Kind::Sync, "sync"),
+    (Kind::Async(DriverKind::Manual), "async_manual"),
+    (Kind::Async(DriverKind::Threaded { workers: 2 }), "async_threaded_2w"),
+    (Kind::Async(DriverKind::Inline), "async_inline"),
+];
+
+/// A journal regime: the mode, the group label, how many round trips one simulator serves
+/// before it is replaced (outside the timed region), and which kinds run.
+struct Regime {
+    mode: JournalMode,
+    label: &'static str,
+    round_trips_per_sim: u64,
+    kinds: &'static [(Kind, &'static str)],
+}
+
+/// * `journal_full` / `journal_off`: a simulator serves 1,000 round trips (its journal stays
+///   at a few thousand entries, as in a test), then a fresh one takes over.
+/// * `journal_full_long`: a simulator serves 250,000 round trips (journal up to ~1,000,000
+///   entries): the cost of an ever-growing journal in a long-lived simulator.
+const REGIMES: [Regime; 3] = [
+    Regime { mode: JournalMode::Full, label: "journal_full", round_trips_per_sim: 1_000, kinds: &KINDS },
+    Regime { mode: JournalMode::Off, label: "journal_off", round_trips_per_sim: 1_000, kinds: &KINDS },
+    Regime {
+        mode: JournalMode::Full,
+        label: "journal_full_long",
+        round_trips_per_sim: 250_000,
+        kinds: &[(KINDS[0].0, KINDS[0].1), (KINDS[1].0, KINDS[1].1)],
+    },
 ];
 
 const GROUP: &str = "acquire_round_trip";
 
-/// One simulator with one reusable context.
-struct AsyncRig {
+/// One simulator; for the async kinds, one reusable context with a callback registered.
+struct Rig {
     sim: Simulator,
-    driver: DriverKind,
+    kind: Kind,
     ctx: AsyncContextHandle,
     cred: Out<CredHandle>,
     callbacks: Arc<AtomicU64>,
     args: AcquireCredentials,
+    /// Round trips this simulator has served.
+    served: u64,
 }
 
-impl AsyncRig {
-    fn new(driver: DriverKind, journal: JournalMode) -> Self {
-        let sim = sim(driver, journal);
-        let ctx = sim.sspi_create_async_context();
-        assert!(!ctx.is_null());
+impl Rig {
+    fn new(kind: Kind, journal: JournalMode) -> Self {
         let callbacks = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&callbacks);
-        let status = sim.sspi_set_async_notify_callback(
-            ctx,
-            Some(Arc::new(move |_, _| {
-                counter.fetch_add(1, Ordering::Release);
-            })),
-            0,
-        );
-        assert_eq!(status, SecStatus::SEC_E_OK);
-        Self { sim, driver, ctx, cred: Out::new(CredHandle::default()), callbacks, args: ntlm_outbound() }
+        let (sim, ctx) = match kind {
+            Kind::Sync => (sim(DriverKind::Inline, journal), AsyncContextHandle::NULL),
+            Kind::Async(driver) => {
+                let sim = sim(driver, journal);
+                let ctx = sim.sspi_create_async_context();
+                assert!(!ctx.is_null());
+                let counter = Arc::clone(&callbacks);
+                let status = sim.sspi_set_async_notify_callback(
+                    ctx,
+                    Some(Arc::new(move |_, _| {
+                        counter.fetch_add(1, Ordering::Release);
+                    })),
+                    0,
+                );
+                assert_eq!(status, SecStatus::SEC_E_OK);
+                (sim, ctx)
+            }
+        };
+        Self { sim, kind, ctx, cred: Out::new(CredHandle::default()), callbacks, args: ntlm_outbound(), served: 0 }
     }
 
     fn round_trip(&self) {
+        let Kind::Async(driver) = self.kind else {
+            let creds = self
+                .sim
+                .acquire_credentials_handle(self.args.clone())
+                .expect("NTLM outbound acquires in the default world");
+            assert_eq!(self.sim.free_credentials_handle(creds.handle), SecStatus::SEC_E_OK);
+            return;
+        };
         let before = self.callbacks.load(Ordering::Acquire);
         let queued = self.sim.sspi_acquire_credentials_handle_async(self.ctx, self.args.clone(), &self.cred, None);
         assert_eq!(queued, SecStatus::SEC_E_OK);
-        match self.driver {
-            DriverKind::Manual => {
-                assert!(self.sim.step(), "the manual driver holds the queued call")
-            }
+        match driver {
+            DriverKind::Manual => assert!(self.sim.step(), "the manual driver holds the queued call"),
             DriverKind::Threaded { .. } => wait_until(|| self.callbacks.load(Ordering::Acquire) != before),
             DriverKind::Inline => {}
         }
@@ -84,56 +130,50 @@ impl AsyncRig {
     }
 }
 
-fn sync_round_trip(sim: &Simulator, args: &AcquireCredentials) {
-    let creds = sim.acquire_credentials_handle(args.clone()).expect("NTLM outbound acquires in the default world");
-    assert_eq!(sim.free_credentials_handle(creds.handle), SecStatus::SEC_E_OK);
-}
-
-/// Runs each round trip a few times and checks the simulator saw no misuse and leaked nothing.
+/// Runs each kind a few times and checks the simulator saw no misuse and leaked nothing.
 fn sanity_check() {
-    for (mode, _) in JOURNAL_MODES {
-        let s = sim(DriverKind::Inline, mode);
-        for _ in 0..3 {
-            sync_round_trip(&s, &ntlm_outbound());
-        }
-        assert_eq!(s.stats().credentials, 0);
-        for (driver, name) in DRIVERS {
-            let rig = AsyncRig::new(driver, mode);
+    for regime in &REGIMES {
+        for &(kind, name) in regime.kinds {
+            let rig = Rig::new(kind, regime.mode);
             for _ in 0..3 {
                 rig.round_trip();
             }
             let stats = rig.sim.stats();
             assert!(rig.sim.misuses().is_empty(), "{name}: {:?}", rig.sim.misuses());
-            assert_eq!((stats.credentials, stats.in_flight, stats.callbacks), (0, 0, 3), "{name}");
+            let callbacks = if matches!(kind, Kind::Sync) { 0 } else { 3 };
+            assert_eq!((stats.credentials, stats.in_flight, stats.callbacks), (0, 0, callbacks), "{name}");
         }
     }
 }
 
 fn round_trips(c: &mut Criterion) {
     sanity_check();
-    for (mode, label) in JOURNAL_MODES {
-        let mut group = c.benchmark_group(format!("{GROUP}_{label}"));
+    for regime in &REGIMES {
+        let mut group = c.benchmark_group(format!("{GROUP}_{}", regime.label));
         group.sample_size(40).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
-        group.bench_function("sync", |b| {
-            b.iter_custom(|iters| {
-                let s = sim(DriverKind::Inline, mode);
-                let args = ntlm_outbound();
-                let start = Instant::now();
-                for _ in 0..iters {
-                    sync_round_trip(&s, &args);
-                }
-                start.elapsed()
-            });
-        });
-        for (driver, name) in DRIVERS {
+        for &(kind, name) in regime.kinds {
+            // The simulator outlives a sample: it is replaced after `round_trips_per_sim` round
+            // trips, with the clock stopped, so every sample sees the same journal regime.
+            let mut rig: Option<Rig> = None;
             group.bench_function(name, |b| {
                 b.iter_custom(|iters| {
-                    let rig = AsyncRig::new(driver, mode);
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        rig.round_trip();
+                    let mut timed = Duration::ZERO;
+                    let mut left = iters;
+                    while left > 0 {
+                        let r = match &mut rig {
+                            Some(r) if r.served < regime.round_trips_per_sim => r,
+                            slot => slot.insert(Rig::new(kind, regime.mode)),
+                        };
+                        let n = left.min(regime.round_trips_per_sim - r.served);
+                        let start = Instant::now();
+                        for _ in 0..n {
+                            r.round_trip();
+                        }
+                        timed += start.elapsed();
+                        r.served += n;
+                        left -= n;
                     }
-                    start.elapsed()
+                    timed
                 });
             });
         }
@@ -145,23 +185,19 @@ fn print_ratios() {
     println!();
     println!("async/sync ratios (criterion slope estimate per round trip, 95% CI;");
     println!("target: async_manual <= 1.5x sync in the same journal mode)");
-    println!("{:<14} {:<20} {:>10} {:>22} {:>8}", "journal", "bench", "ns", "95% CI", "x sync");
-    for (_, label) in JOURNAL_MODES {
-        let group = format!("{GROUP}_{label}");
-        let Some((sync, lo, hi)) = estimate_ns(&group, "sync", "slope") else { continue };
-        println!("{label:<14} {:<20} {sync:>10.1} {:>22} {:>8.2}", "sync", format!("[{lo:.1}, {hi:.1}]"), 1.0);
-        for (_, name) in DRIVERS {
+    println!("{:<18} {:<18} {:>9} {:>20} {:>7}", "journal", "bench", "ns", "95% CI", "x sync");
+    for regime in &REGIMES {
+        let (label, group) = (regime.label, format!("{GROUP}_{}", regime.label));
+        let Some((sync, ..)) = estimate_ns(&group, "sync", "slope") else { continue };
+        for &(_, name) in regime.kinds {
             if let Some((t, lo, hi)) = estimate_ns(&group, name, "slope") {
                 let verdict = match name {
                     "async_manual" if t / sync <= 1.5 => "  target met",
                     "async_manual" => "  target NOT met",
                     _ => "",
                 };
-                println!(
-                    "{label:<14} {name:<20} {t:>10.1} {:>22} {:>8.2}{verdict}",
-                    format!("[{lo:.1}, {hi:.1}]"),
-                    t / sync
-                );
+                let ci = format!("[{lo:.1}, {hi:.1}]");
+                println!("{label:<18} {name:<18} {t:>9.1} {ci:>20} {:>7.2}{verdict}", t / sync);
             }
         }
     }

@@ -39,7 +39,7 @@ pub(crate) enum CredSecret {
 }
 
 /// Packs a table id and the package index into a `CredHandle`: `dwLower` = id, `dwUpper` =
-/// package index, as Windows keeps the package in `dwUpper` [I].
+/// package index, as Windows keeps the package in `dwUpper` \[I\].
 pub(crate) fn cred_handle(id: u64, package: usize) -> CredHandle {
     CredHandle(SecHandle { dw_lower: id as usize, dw_upper: package })
 }

@@ -4,12 +4,12 @@
 //!             create                     queue op (SEC_E_OK)               work done
 //!  (none) ──────────► Idle ─────────────────────────► Pending ─────────────────► Completed(st)
 //!                       ▲  polls SEC_E_UNSUPPORTED       polls SEC_I_ASYNC        polls st;
-//!                       │  _FUNCTION [I]                 _CALL_PENDING [D]        callback fires once
-//!                       └──────────── reinit (callback kept) [D] ◄─────────────────────┘
+//!                       │  _FUNCTION \[I\]                 _CALL_PENDING \[D\]        callback fires once
+//!                       └──────────── reinit (callback kept) \[D\] ◄─────────────────────┘
 //! ```
 //!
 //! The core follows the quinn-proto discipline: it reads no wall clock and spawns no thread.
-//! Commands (`queue`) record a pending call and hand a [`Work`] item to the driver; the input
+//! Commands (`queue`) record a pending call and hand a `Work` item to the driver; the input
 //! `complete` runs the operation, stores the final status, then fires the callback. Drivers
 //! only decide *when* `complete` runs: inline (before the queueing call returns), manual (when
 //! the test says), or threaded (on a worker pool fed by a crossbeam channel).
@@ -86,7 +86,7 @@ pub enum MisuseKind {
     /// call completes. The simulator defers the free until the call has completed.
     FreeWhilePending,
     /// A call other than `SspiDeleteSecurityContextAsync` was queued with no callback
-    /// registered, which the documentation does not support [D, DOC-SETCB].
+    /// registered, which the documentation does not support \[D, DOC-SETCB\].
     NoCallbackRegistered,
 }
 

@@ -58,10 +58,10 @@ pub struct Machine {
     pub dns_domain: String,
     /// True when the machine is joined to `domain`.
     pub joined: bool,
-    /// Local time = UTC + this many minutes (expiry times are reported in local time [D]).
+    /// Local time = UTC + this many minutes (expiry times are reported in local time \[D\]).
     pub utc_offset_minutes: i32,
     /// False simulates an LSA that cannot be contacted: calls fail with `SEC_E_INTERNAL_ERROR`
-    /// (`winerror.h` names the same value `SEC_E_NO_SPM`) [H].
+    /// (`winerror.h` names the same value `SEC_E_NO_SPM`) \[H\].
     pub lsa_available: bool,
 }
 
@@ -192,7 +192,7 @@ pub struct Package {
     pub source: String,
     /// The authority inbound credentials need, if any.
     pub inbound_authority: Option<AuthorityKind>,
-    /// True when the package resolves `pszPrincipal` (Kerberos); NTLM ignores it [I].
+    /// True when the package resolves `pszPrincipal` (Kerberos); NTLM ignores it \[I\].
     pub checks_principal: bool,
     /// What `ptsExpiry` receives.
     pub expiry: Expiry,
@@ -203,7 +203,7 @@ pub struct Package {
 /// How a package computes a credential's expiry time.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Expiry {
-    /// A fixed value, written as is (msv1_0 writes 0x7FFFFF36D5969FFF [I]).
+    /// A fixed value, written as is (msv1_0 writes 0x7FFFFF36D5969FFF \[I\]).
     Fixed(TimeStamp),
     /// Acquisition time plus this many seconds, in the machine's local time.
     Lifetime(i64),
@@ -357,7 +357,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     line.starts_with('[').then(|| line.trim_matches(|c| c == '[' || c == ']').to_string())
 }
 
-/// Privilege names a world may grant (`winnt.h` `SE_*_NAME`) [H].
+/// Privilege names a world may grant (`winnt.h` `SE_*_NAME`) \[H\].
 pub const KNOWN_PRIVILEGES: &[&str] = &[
     "SeAssignPrimaryTokenPrivilege",
     "SeAuditPrivilege",

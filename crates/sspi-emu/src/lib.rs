@@ -43,3 +43,8 @@ pub fn backend() -> std::sync::Arc<dyn Backend> {
 
 /// Which backend this build uses: `"simulator"` (or `"windows"` with `backend-win`).
 pub const BACKEND_NAME: &str = "simulator";
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -8,5 +8,7 @@
 pub mod scenario;
 pub mod tables;
 
-pub use scenario::{Harness, Outcome, Runner, Scenario, corpus, fixtures_dir, run_on_simulator};
+pub use scenario::{
+    Harness, Outcome, Runner, Scenario, WorldLoader, corpus, fixtures_dir, run_on_simulator, run_on_simulator_with,
+};
 pub use tables::{StatusTables, Violation};

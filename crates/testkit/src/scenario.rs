@@ -228,8 +228,19 @@ impl Scenario {
     /// # Errors
     /// A message naming the bad world, profile, driver or fault.
     pub fn simulator(&self, fixtures: &Path) -> Result<Simulator, String> {
+        self.simulator_with(&|name| {
+            World::load(fixtures.join("worlds").join(name)).map(Arc::new).map_err(|e| e.to_string())
+        })
+    }
+
+    /// Like [`Scenario::simulator`], with `worlds` resolving a `world = "..."` name (for worlds
+    /// held in memory, as the CLI's embedded demo does).
+    ///
+    /// # Errors
+    /// A message naming the bad world, profile, driver or fault.
+    pub fn simulator_with(&self, worlds: &WorldLoader<'_>) -> Result<Simulator, String> {
         let world = match &self.world {
-            Some(w) => Arc::new(World::load(fixtures.join("worlds").join(w)).map_err(|e| e.to_string())?),
+            Some(w) => worlds(w)?,
             None => World::default_world(),
         };
         let profile = match self.profile.as_deref() {
@@ -562,8 +573,8 @@ impl<'a> Runner<'a> {
                     self.expiries.entry(name).or_insert_with(|| Out::new(TimeStamp(0))).clone()
                 });
                 let what = format!(
-                    "{call}({ctx}, principal={:?}, package={:?}, {:?}{})",
-                    step.principal.as_deref().unwrap_or("NULL"),
+                    "{call}({ctx}, principal={}, package={:?}, {:?}{})",
+                    step.principal.as_deref().map_or_else(|| "NULL".to_string(), |p| format!("{p:?}")),
                     step.package.as_deref().unwrap_or(""),
                     args.credential_use,
                     step.logon_id.as_deref().map(|l| format!(", LUID {l}")).unwrap_or_default()
@@ -774,10 +785,22 @@ const MISUSE_KINDS: &[MisuseKind] = &[
     MisuseKind::NoCallbackRegistered,
 ];
 
+/// Resolves a scenario's `world = "..."` name to a world.
+pub type WorldLoader<'a> = dyn Fn(&str) -> Result<Arc<World>, String> + 'a;
+
 /// Runs a scenario on a fresh simulator configured as it says; returns the outcome, the
 /// transcript and the simulator (for its journal).
 pub fn run_on_simulator(s: &Scenario, fixtures: &Path) -> (Outcome, String, Option<Simulator>) {
-    let sim = match s.simulator(fixtures) {
+    run_with(s, s.simulator(fixtures))
+}
+
+/// [`run_on_simulator`] with worlds resolved by `worlds`.
+pub fn run_on_simulator_with(s: &Scenario, worlds: &WorldLoader<'_>) -> (Outcome, String, Option<Simulator>) {
+    run_with(s, s.simulator_with(worlds))
+}
+
+fn run_with(s: &Scenario, sim: Result<Simulator, String>) -> (Outcome, String, Option<Simulator>) {
+    let sim = match sim {
         Ok(sim) => sim,
         Err(e) => return (Outcome::Failed(e), String::new(), None),
     };

@@ -39,7 +39,7 @@ pub struct StageTable {
     /// Statuses the documentation lists.
     #[serde(default)]
     pub documented: Vec<SecStatus>,
-    /// Statuses the simulator may also return, each with its reason [I].
+    /// Statuses the simulator may also return, each with its reason \[I\].
     #[serde(default)]
     pub inferred: Vec<InferredRow>,
 }

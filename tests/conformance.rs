@@ -91,3 +91,10 @@ fn unknown_calls_and_fields_are_rejected_with_their_line() {
     .unwrap_err();
     assert!(e.starts_with("x.toml:5:") && e.contains("field `ctxx`"), "{e}");
 }
+
+#[test]
+fn a_bad_fault_rule_is_reported_at_its_line_in_the_scenario() {
+    let text = "name = \"x\"\ndescription = \"d\"\n\n[[faults]]\nfunction = \"AcquireCredentialsHandle\"\naction = \"fail\"\nstatus = \"SEC_E_NOPE\"\n\n[[steps]]\ncall = \"step\"\n";
+    let e = Scenario::parse(text, std::path::Path::new("x.toml")).unwrap_err();
+    assert!(e.starts_with("x.toml:7:10: field `status`:"), "{e}");
+}

@@ -194,3 +194,86 @@ fn every_example_world_loads_and_a_missing_file_is_a_clear_error() {
     let e = World::load("/nonexistent/world.toml").unwrap_err();
     assert!(e.to_string().starts_with("/nonexistent/world.toml: cannot read the file"), "{e}");
 }
+
+mod hostile_input {
+    use proptest::prelude::*;
+    use sspi_emu::sim::{FunctionId, Simulator};
+    use sspi_emu::{
+        AcquireCredentials, AuthIdentity, Backend, Charset, CredHandle, CredentialUse, IdentityField, Luid, Out,
+        SecHandle, SecStatus, SecString, UnicodeString,
+    };
+    use sspi_emu_testkit::{StatusTables, fixtures_dir};
+
+    fn sec_string() -> impl Strategy<Value = SecString> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..12).prop_map(SecString::Ansi),
+            proptest::collection::vec(any::<u16>(), 0..12).prop_map(SecString::Wide),
+            (any::<u16>(), any::<u16>(), proptest::collection::vec(any::<u16>(), 0..12))
+                .prop_map(|(l, m, b)| SecString::Counted(UnicodeString::from_raw(l, m, b))),
+            prop_oneof![Just("NTLM"), Just("Kerberos"), Just("negotiate"), Just("CREDSSP")].prop_map(SecString::wide),
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = IdentityField> {
+        (proptest::collection::vec(any::<u8>(), 0..16), 0u32..20)
+            .prop_map(|(bytes, length)| IdentityField { bytes, length })
+    }
+
+    fn args() -> impl Strategy<Value = AcquireCredentials> {
+        (
+            any::<bool>(),
+            proptest::option::of(sec_string()),
+            sec_string(),
+            any::<u32>(),
+            proptest::option::of(prop_oneof![Just(0x10a2fu64), Just(0x20b31), Just(0x3e7), any::<u64>()]),
+            proptest::option::of((field(), field(), field(), any::<u32>())),
+        )
+            .prop_map(|(ansi, principal, package, usage, luid, identity)| {
+                let mut a = AcquireCredentials::new("x", CredentialUse(usage));
+                a.charset = if ansi { Charset::Ansi } else { Charset::Unicode };
+                a.principal = principal;
+                a.package = package;
+                a.logon_id = luid.map(Luid::from_u64);
+                if let Some((user, domain, password, flags)) = identity {
+                    a = a.identity(AuthIdentity { user, domain, password, flags });
+                }
+                a
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Any parameters, sync or async: a status from the function's table, never a panic.
+        #[test]
+        fn any_acquire_parameters_give_a_table_status(args in args(), asynchronous in any::<bool>()) {
+            let sim = Simulator::new();
+            if asynchronous {
+                let ctx = sim.sspi_create_async_context();
+                sim.sspi_set_async_notify_callback(ctx, Some(std::sync::Arc::new(|_, _| {})), 0);
+                let out = Out::new(CredHandle(SecHandle::INVALID));
+                sim.sspi_acquire_credentials_handle_async(ctx, args, &out, None);
+                if out.get().0 != SecHandle::INVALID {
+                    prop_assert_eq!(sim.free_credentials_handle(out.get()), SecStatus::SEC_E_OK);
+                }
+            } else if let Ok(c) = sim.acquire_credentials_handle(args) {
+                prop_assert_eq!(sim.free_credentials_handle(c.handle), SecStatus::SEC_E_OK);
+            }
+            let tables = StatusTables::load_dir(fixtures_dir().join("status-tables")).unwrap();
+            let journal = sim.journal();
+            prop_assert!(journal.iter().any(|e| matches!(e.function,
+                FunctionId::AcquireCredentialsHandleA | FunctionId::AcquireCredentialsHandleW
+                | FunctionId::SspiAcquireCredentialsHandleAsyncA | FunctionId::SspiAcquireCredentialsHandleAsyncW)));
+            let violations = tables.check(&journal);
+            prop_assert!(violations.is_empty(), "{:?}", violations);
+            prop_assert_eq!(sim.stats().credentials, 0);
+        }
+    }
+}
+
+#[test]
+fn system_uses_the_machine_account_for_its_own_outbound_credentials() {
+    let sim = Simulator::builder().world(World::load(fixtures_dir().join("worlds/service.toml")).unwrap()).build();
+    let c = sim.acquire_credentials_handle(AcquireCredentials::new("Negotiate", CredentialUse::OUTBOUND)).unwrap();
+    assert_eq!(names(&sim, c.handle), "CONTOSO\\WS01$");
+}

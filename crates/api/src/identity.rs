@@ -22,6 +22,13 @@ pub struct IdentityField {
     pub length: u32,
 }
 
+impl fmt::Debug for IdentityField {
+    /// Prints sizes only: the field may hold a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityField({} bytes, length {})", self.bytes.len(), self.length)
+    }
+}
+
 impl IdentityField {
     fn ansi(s: &str) -> Self {
         let bytes: Vec<u8> = s.chars().map(|c| if (c as u32) < 256 { c as u8 } else { b'?' }).collect();

@@ -65,7 +65,7 @@ const REGIMES: [Regime; 3] = [
         mode: JournalMode::Full,
         label: "journal_full_long",
         round_trips_per_sim: 250_000,
-        kinds: &[(KINDS[0].0, KINDS[0].1), (KINDS[1].0, KINDS[1].1)],
+        kinds: KINDS.split_at(2).0,
     },
 ];
 
@@ -146,38 +146,87 @@ fn sanity_check() {
     }
 }
 
+/// Runs round trips of one kind in one regime, replacing the simulator (with the clock stopped)
+/// after `round_trips_per_sim` round trips, so every sample sees the same journal regime.
+struct Runner<'a> {
+    regime: &'a Regime,
+    kind: Kind,
+    rig: Option<Rig>,
+}
+
+impl<'a> Runner<'a> {
+    fn new(regime: &'a Regime, kind: Kind) -> Self {
+        Self { regime, kind, rig: None }
+    }
+
+    /// Runs `iters` round trips; returns the time they took (simulator set-up excluded).
+    fn run(&mut self, iters: u64) -> Duration {
+        let mut timed = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            let per_sim = self.regime.round_trips_per_sim;
+            let r = match &mut self.rig {
+                Some(r) if r.served < per_sim => r,
+                slot => slot.insert(Rig::new(self.kind, self.regime.mode)),
+            };
+            let n = left.min(per_sim - r.served);
+            let start = Instant::now();
+            for _ in 0..n {
+                r.round_trip();
+            }
+            timed += start.elapsed();
+            r.served += n;
+            left -= n;
+        }
+        timed
+    }
+}
+
 fn round_trips(c: &mut Criterion) {
     sanity_check();
     for regime in &REGIMES {
         let mut group = c.benchmark_group(format!("{GROUP}_{}", regime.label));
         group.sample_size(40).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
         for &(kind, name) in regime.kinds {
-            // The simulator outlives a sample: it is replaced after `round_trips_per_sim` round
-            // trips, with the clock stopped, so every sample sees the same journal regime.
-            let mut rig: Option<Rig> = None;
-            group.bench_function(name, |b| {
-                b.iter_custom(|iters| {
-                    let mut timed = Duration::ZERO;
-                    let mut left = iters;
-                    while left > 0 {
-                        let r = match &mut rig {
-                            Some(r) if r.served < regime.round_trips_per_sim => r,
-                            slot => slot.insert(Rig::new(kind, regime.mode)),
-                        };
-                        let n = left.min(regime.round_trips_per_sim - r.served);
-                        let start = Instant::now();
-                        for _ in 0..n {
-                            r.round_trip();
-                        }
-                        timed += start.elapsed();
-                        r.served += n;
-                        left -= n;
-                    }
-                    timed
-                });
-            });
+            let mut runner = Runner::new(regime, kind);
+            group.bench_function(name, |b| b.iter_custom(|iters| runner.run(iters)));
         }
         group.finish();
+    }
+}
+
+/// Interleaved ratios: alternates chunks of sync and async round trips and reports the median
+/// of the per-pair ratios. Background load on the machine then hits both sides of a pair
+/// alike, which criterion's one-bench-after-another order cannot promise.
+fn paired_ratios() {
+    const PAIRS: usize = 201;
+    const CHUNK: u64 = 500;
+    println!();
+    println!(
+        "interleaved ratios ({PAIRS} pairs of {CHUNK}-round-trip chunks, sync then async; median and quartiles of async/sync)"
+    );
+    println!("{:<18} {:<18} {:>8} {:>18}", "journal", "bench", "median", "quartiles");
+    for regime in &REGIMES {
+        let mut sync = Runner::new(regime, Kind::Sync);
+        for &(kind, name) in regime.kinds.iter().filter(|(k, _)| !matches!(k, Kind::Sync)) {
+            let mut other = Runner::new(regime, kind);
+            let (_, _) = (sync.run(CHUNK), other.run(CHUNK)); // warm-up
+            let mut ratios: Vec<f64> = (0..PAIRS)
+                .map(|_| {
+                    let s = sync.run(CHUNK).as_secs_f64();
+                    other.run(CHUNK).as_secs_f64() / s
+                })
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            let q = |p: usize| ratios[(ratios.len() - 1) * p / 4];
+            let verdict = match name {
+                "async_manual" if q(2) <= 1.5 => "  target met",
+                "async_manual" => "  target NOT met",
+                _ => "",
+            };
+            let quartiles = format!("[{:.2}, {:.2}]", q(1), q(3));
+            println!("{:<18} {name:<18} {:>8.2} {quartiles:>18}{verdict}", regime.label, q(2));
+        }
     }
 }
 
@@ -208,4 +257,7 @@ fn main() {
     round_trips(&mut c);
     c.final_summary();
     print_ratios();
+    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+        paired_ratios();
+    }
 }

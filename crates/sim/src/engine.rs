@@ -125,12 +125,6 @@ pub(crate) struct AsyncCtx {
     callback_data: usize,
 }
 
-impl AsyncCtx {
-    pub(crate) fn is_pending(&self) -> bool {
-        self.phase == Phase::Pending && !self.free_requested
-    }
-}
-
 /// The operation of a queued call, with the caller's output slots captured at queue time.
 pub(crate) enum Op {
     Acquire { args: Box<AcquireCredentials>, credential: Out<CredHandle>, expiry: Option<Out<TimeStamp>> },
@@ -268,6 +262,9 @@ impl Core {
             callback: None,
             callback_data: 0,
         };
+        if let Some((FaultAction::Delay { ticks }, _)) = fault {
+            self.advance(ticks);
+        }
         let handle = match fault {
             Some((FaultAction::Fail(_), _)) => None,
             _ => self.contexts.insert(ctx, self.world.limits.max_async_contexts),
@@ -483,7 +480,7 @@ impl Core {
             self.journal.update(entry, |e| e.fault = Some(rule));
             match action {
                 FaultAction::Fail(s) => work.fault = Some(s),
-                FaultAction::Delay { ticks } if !synchronous => {
+                FaultAction::Delay { ticks } if !synchronous && ticks > 0 => {
                     let due = self.now().0.saturating_add(ticks);
                     self.queues.lock().delayed.push((due, work));
                     self.journal.update(entry, |e| e.queue_status = Some(SecStatus::SEC_E_OK));
@@ -495,6 +492,7 @@ impl Core {
                     return SecStatus::SEC_E_OK;
                 }
                 FaultAction::Delay { ticks } => self.advance(ticks),
+
                 FaultAction::FailQueue(_) => unreachable!("handled above"),
             }
         }
@@ -508,6 +506,45 @@ impl Core {
         self.journal.update(entry, |e| e.queue_status = Some(SecStatus::SEC_E_OK));
         self.dispatch(work);
         SecStatus::SEC_E_OK
+    }
+
+    /// `SspiFreeCredentialsHandleAsync` in the analysed ksecdd build (ObservedKernel): the context
+    /// checks of every queueing call, then `SEC_E_UNSUPPORTED_FUNCTION`, nothing queued and the
+    /// status word untouched (spec §4.10) \[I\].
+    pub(crate) fn stub(
+        &self,
+        ctx: AsyncContextHandle,
+        function: FunctionId,
+        package: Option<String>,
+        inputs: Vec<(&'static str, String)>,
+    ) -> SecStatus {
+        let entry = self.journal.record(|| {
+            let mut e = JournalEntry::new(function, self.now());
+            e.ctx = Some(ctx.0);
+            e.package = package;
+            e.inputs = inputs;
+            e
+        });
+        let status = if ctx.is_null() {
+            SecStatus::SEC_E_INVALID_PARAMETER
+        } else {
+            match self.contexts.with(ctx.0, |c| (!c.free_requested).then_some(c.phase)) {
+                Some(Some(Phase::Pending)) => {
+                    self.misuse(function, ctx, MisuseKind::QueueWhilePending, entry);
+                    SecStatus::SEC_E_INVALID_PARAMETER
+                }
+                Some(Some(_)) => SecStatus::SEC_E_UNSUPPORTED_FUNCTION,
+                _ => {
+                    self.misuse(function, ctx, MisuseKind::StaleContext, entry);
+                    SecStatus::SEC_E_INVALID_HANDLE
+                }
+            }
+        };
+        self.journal.update(entry, |e| {
+            e.queue_status = Some(status);
+            e.detail = Some("ObservedKernel: SspiFreeCredentialsHandleAsync is a stub in the analysed ksecdd".into());
+        });
+        status
     }
 
     fn dispatch(&self, work: Work) {

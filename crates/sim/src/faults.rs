@@ -8,7 +8,7 @@ use parking_lot::RwLock;
 use sspi_emu_api::SecStatus;
 
 use crate::function::FunctionId;
-use crate::world::{FaultFile, FixtureError};
+use crate::world::{FaultSpec, FixtureError};
 
 /// What a matching call suffers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -92,7 +92,7 @@ impl FaultRule {
     /// # Errors
     /// A [`FixtureError`] naming the line and field.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Self, FixtureError> {
-        let raw: FaultFile = toml::from_str(text).map_err(|e| FixtureError::from_toml(&e, text, file))?;
+        let raw: FaultSpec = toml::from_str(text).map_err(|e| FixtureError::from_toml(&e, text, file))?;
         raw.check(text, file)
     }
 
@@ -196,6 +196,12 @@ mod tests {
         let e = FaultRule::from_toml_str("function = \"AcquireCredentialsHandle\"\naction = \"never\"\n", "f.toml")
             .unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (2, "action"));
+        let e = FaultRule::from_toml_str(
+            "function = \"SspiGetAsyncCallStatus\"\naction = \"fail\"\nstatus = \"SEC_E_OK\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (1, "function"));
         let e = FaultRule::from_toml_str("function = \"Nope\"\naction = \"never\"\n", "f.toml").unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (1, "function"));
         let e = FaultRule::from_toml_str(
@@ -204,5 +210,13 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (3, "status"));
+        let e = FaultRule::from_toml_str(
+            "function = \"FreeCredentialsHandle\"\naction = \"fail\"\nstatus = \"SEC_I_CONTINUE_NEEDED\"\n",
+            "f.toml",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (3, "status"));
+        let e = FaultRule::from_toml_str("function = \"FreeCredentialsHandle\"\ncalls = [1, 0]\naction = \"fail\"\nstatus = \"SEC_E_INTERNAL_ERROR\"\n", "f.toml").unwrap_err();
+        assert_eq!((e.line, e.column, e.field.as_str()), (2, 13, "calls"));
     }
 }

@@ -67,6 +67,20 @@ impl FunctionId {
             .collect()
     }
 
+    /// True for the functions fault rules can hit: the operations (sync and async) and
+    /// `SspiCreateAsyncContext` (a `fail` gives NULL). The other context functions only report
+    /// state and are never faulted.
+    pub const fn takes_faults(self) -> bool {
+        !matches!(
+            self,
+            FunctionId::SspiFreeAsyncContext
+                | FunctionId::SspiReinitAsyncContext
+                | FunctionId::SspiSetAsyncNotifyCallback
+                | FunctionId::SspiAsyncContextRequiresNotify
+                | FunctionId::SspiGetAsyncCallStatus
+        )
+    }
+
     /// The index of this function in [`FunctionId::ALL`].
     pub fn index(self) -> usize {
         self as usize

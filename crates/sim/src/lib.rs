@@ -64,6 +64,7 @@ pub use error::Error;
 pub use faults::{FaultAction, FaultRule};
 pub use function::FunctionId;
 pub use journal::{JournalEntry, JournalMode};
+pub use world::FaultSpec;
 pub use world::{FixtureError, World};
 
 use engine::{Core, Msg, Op};
@@ -193,7 +194,8 @@ pub struct Stats {
     pub completed: u64,
     /// Callbacks fired.
     pub callbacks: u64,
-    /// Calls held by the manual driver: ready, delayed, and never completing.
+    /// Calls held by the engine: ready for the manual driver, delayed by a fault, and never
+    /// completing (a `never` fault).
     pub held: (usize, usize, usize),
 }
 
@@ -480,19 +482,8 @@ impl Backend for Simulator {
         let f = FunctionId::SspiFreeCredentialsHandleAsync;
         let package = self.core.credential_package(credential);
         let inputs = vec![("phCredential", format!("{:?}", credential.0))];
-        if self.core.profile == Profile::ObservedKernel && !ctx.is_null() {
-            // The analysed ksecdd build: a stub that queues nothing (spec §4.10) [I].
-            let status =
-                self.core.contexts.with(ctx.0, |c| c.is_pending()).map_or(SecStatus::SEC_E_INVALID_HANDLE, |p| {
-                    if p { SecStatus::SEC_E_INVALID_PARAMETER } else { SecStatus::SEC_E_UNSUPPORTED_FUNCTION }
-                });
-            let entry = self.record_sync(f, package, inputs);
-            self.core.journal.update(entry, |e| {
-                e.ctx = Some(ctx.0);
-                e.queue_status = Some(status);
-                e.detail = Some("ObservedKernel: SspiFreeCredentialsHandleAsync is a stub".into());
-            });
-            return status;
+        if self.core.profile == Profile::ObservedKernel {
+            return self.core.stub(ctx, f, package, inputs);
         }
         self.core.queue(ctx, f, package, inputs, None, Op::FreeCredentials { credential })
     }
@@ -520,7 +511,7 @@ impl DriverControl for Simulator {
     }
 
     fn advance_seconds(&self, seconds: f64) {
-        if seconds.is_finite() && seconds > 0.0 {
+        if seconds.is_finite() && seconds >= 0.0 {
             self.core.advance((seconds * TimeStamp::TICKS_PER_SECOND as f64) as i64);
         }
     }

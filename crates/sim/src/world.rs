@@ -421,7 +421,7 @@ mod raw {
         #[serde(default)]
         authorities: Vec<AuthorityFile>,
         #[serde(default)]
-        faults: Vec<FaultFile>,
+        faults: Vec<FaultSpec>,
     }
 
     #[derive(Deserialize)]
@@ -536,15 +536,18 @@ mod raw {
         reachable: bool,
     }
 
-    /// A fault rule as written in a world or scenario file.
-    #[derive(Deserialize)]
+    /// A fault rule as written in a world or scenario file (`[[faults]]`), not yet checked.
+    ///
+    /// Deserialise it as part of a larger document, then [`FaultSpec::check`] it against that
+    /// document's text, so that errors point at the right line.
+    #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub(crate) struct FaultFile {
+    pub struct FaultSpec {
         function: Spanned<String>,
         #[serde(default)]
         package: Option<String>,
         #[serde(default)]
-        calls: Vec<u64>,
+        calls: Vec<Spanned<u64>>,
         action: Spanned<String>,
         #[serde(default)]
         status: Option<Spanned<String>>,
@@ -552,8 +555,12 @@ mod raw {
         seconds: Option<Spanned<f64>>,
     }
 
-    impl FaultFile {
-        pub(crate) fn check(self, text: &str, file: &str) -> Result<FaultRule, FixtureError> {
+    impl FaultSpec {
+        /// Checks the rule; `text` is the document it was read from, `file` names it.
+        ///
+        /// # Errors
+        /// A [`FixtureError`] naming the line and field.
+        pub fn check(self, text: &str, file: &str) -> Result<FaultRule, FixtureError> {
             let err =
                 |span: std::ops::Range<usize>, field: &str, msg: String| FixtureError::at(text, file, span, field, msg);
             let function = FunctionId::matching(self.function.get_ref());
@@ -564,8 +571,24 @@ mod raw {
                     format!("`{}` is not a function the simulator knows", self.function.get_ref()),
                 ));
             }
+            if let Some(f) = function.iter().find(|f| !f.takes_faults()) {
+                return Err(err(
+                    self.function.span(),
+                    "function",
+                    format!("fault rules do not apply to {f}: it only reports the state of a context"),
+                ));
+            }
+            if let Some(c) = self.calls.iter().find(|c| *c.get_ref() == 0) {
+                return Err(err(c.span(), "calls", "call numbers count from 1".into()));
+            }
             let status = match &self.status {
-                Some(s) => Some(s.get_ref().parse::<SecStatus>().map_err(|m| err(s.span(), "status", m))?),
+                Some(s) => {
+                    let status = s.get_ref().parse::<SecStatus>().map_err(|m| err(s.span(), "status", m))?;
+                    if !status.is_error() {
+                        return Err(err(s.span(), "status", format!("{status} is not a failure status")));
+                    }
+                    Some(status)
+                }
                 None => None,
             };
             let action = match self.action.get_ref().as_str() {
@@ -610,7 +633,12 @@ mod raw {
                     format!("`{}` applies only to queued async calls (Sspi*Async)", self.action.get_ref()),
                 ));
             }
-            Ok(FaultRule::new(function, self.package, self.calls, action))
+            Ok(FaultRule::new(
+                function,
+                self.package,
+                self.calls.into_iter().map(Spanned::into_inner).collect(),
+                action,
+            ))
         }
     }
 
@@ -776,7 +804,7 @@ mod raw {
     }
 }
 
-pub(crate) use raw::FaultFile;
+pub use raw::FaultSpec;
 
 #[cfg(test)]
 mod tests {
@@ -835,6 +863,23 @@ mod tests {
             let e = World::from_toml_str(text, "g.toml").expect_err(text);
             assert_eq!(e.file, "g.toml");
             assert!(e.line >= 1, "{e}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Any edit of the default world either loads or gives a located error; never a panic.
+        #[test]
+        fn mutated_worlds_never_panic(at in 0usize..DEFAULT_WORLD_TOML.len(), len in 0usize..40, with in "[ -~\n]{0,12}") {
+            let mut text = DEFAULT_WORLD_TOML.to_string();
+            let start = (0..=at).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+            let end = (start + len..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+            text.replace_range(start..end, &with);
+            if let Err(e) = World::from_toml_str(&text, "m.toml") {
+                proptest::prop_assert!(e.line >= 1 && e.line <= text.lines().count() + 1, "{}", e);
+                proptest::prop_assert!(e.to_string().starts_with("m.toml:"));
+            }
         }
     }
 }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde::Deserialize;
-use sspi_emu::sim::{DriverKind, FaultRule, MisuseKind, Profile, Simulator, World};
+use sspi_emu::sim::{DriverKind, FaultRule, FaultSpec, MisuseKind, Profile, Simulator, World};
 use sspi_emu::{
     AcquireCredentials, AsyncContextHandle, AuthIdentity, Backend, CredHandle, CredentialUse, CredentialsAttribute,
     CredentialsAttributeValue, GetKeyFn, Luid, NtStatus, Out, SecHandle, SecStatus, SecString, TimeStamp,
@@ -58,7 +58,9 @@ pub struct Scenario {
     pub driver: Option<String>,
     /// Fault rules, as in a world's `[[faults]]`.
     #[serde(default)]
-    pub faults: Vec<toml::Table>,
+    faults: Vec<FaultSpec>,
+    #[serde(skip)]
+    rules: Vec<FaultRule>,
     /// The steps, in order.
     pub steps: Vec<Step>,
     #[serde(skip)]
@@ -179,6 +181,11 @@ impl Scenario {
             .map_err(|e| sspi_emu::sim::FixtureError::from_toml(&e, text, &path.display().to_string()).to_string())?;
         s.file = path.to_path_buf();
         s.text = text.to_string();
+        let file = path.display().to_string();
+        s.rules = std::mem::take(&mut s.faults)
+            .into_iter()
+            .map(|f| f.check(text, &file).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
         for (i, step) in s.steps.iter().enumerate() {
             if !KNOWN_CALLS.contains(&step.call.get_ref().as_str()) {
                 return Err(format!(
@@ -204,7 +211,7 @@ impl Scenario {
         if let Some(w) = &self.world {
             r.push(format!("the simulated world `{w}`"));
         }
-        if !self.faults.is_empty() {
+        if !self.rules.is_empty() {
             r.push("fault rules".into());
         }
         if self.driver.as_deref() == Some("manual") {
@@ -255,11 +262,8 @@ impl Scenario {
             Some(d) => return Err(format!("{}: unknown driver `{d}`", self.file.display())),
         };
         let sim = Simulator::builder().world(world).profile(profile).driver(driver).build();
-        for (i, f) in self.faults.iter().enumerate() {
-            let text = toml::to_string(f).map_err(|e| e.to_string())?;
-            let rule = FaultRule::from_toml_str(&text, &format!("{} [[faults]] #{}", self.file.display(), i + 1))
-                .map_err(|e| e.to_string())?;
-            sim.add_fault(rule);
+        for rule in &self.rules {
+            sim.add_fault(rule.clone());
         }
         Ok(sim)
     }
@@ -390,9 +394,13 @@ impl<'a> Runner<'a> {
         self.ctxs.get(name).copied().ok_or_else(|| format!("no context named `{name}` was created"))
     }
 
+    /// A fresh output slot bound to `cred`: each call writes its own `*phCredential`.
     fn cred_slot(&mut self, step: &Step) -> Result<Out<CredHandle>, String> {
         let name = step.cred.as_deref().ok_or("needs `cred`")?;
-        Ok(self.creds.entry(name.to_string()).or_insert_with(|| Out::new(CredHandle(SecHandle::INVALID))).clone())
+        let slot = Out::new(CredHandle(SecHandle::INVALID));
+        self.creds.insert(name.to_string(), slot.clone());
+        self.expiries.remove(name);
+        Ok(slot)
     }
 
     fn cred(&self, step: &Step) -> Result<CredHandle, String> {
@@ -506,8 +514,9 @@ impl<'a> Runner<'a> {
                 match step.expect.as_deref() {
                     Some("NULL") if !ctx.is_null() => return Err(format!("expected NULL, got {ctx}")),
                     Some("NULL") => {}
-                    _ if ctx.is_null() => return Err("SspiCreateAsyncContext returned NULL".into()),
-                    _ => {}
+                    Some(other) => return Err(format!("`expect` here takes only \"NULL\", not `{other}`")),
+                    None if ctx.is_null() => return Err("SspiCreateAsyncContext returned NULL".into()),
+                    None => {}
                 }
                 self.ctxs.insert(name, ctx);
             }
@@ -565,6 +574,9 @@ impl<'a> Runner<'a> {
             }
             call @ ("SspiAcquireCredentialsHandleAsyncW" | "SspiAcquireCredentialsHandleAsyncA") => {
                 let ctx = self.ctx(step)?;
+                if step.expiry_is.is_some() {
+                    return Err("`expiry_is` is checked at completion: use an `expect_output` step".into());
+                }
                 let ansi = call.ends_with('A');
                 let args = self.acquire_args(step, ansi, !ansi)?;
                 let slot = self.cred_slot(step)?;

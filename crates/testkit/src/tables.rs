@@ -116,9 +116,17 @@ impl StatusTables {
     /// no `SECURITY_STATUS` (create, free, reinit, requires-notify) have no table and are skipped;
     /// a `SECURITY_STATUS` function without a table is itself a violation. Calls a fault rule
     /// hit are skipped: a fault may inject any status on purpose.
+    /// Polls that report a fault-injected final status are exempt too.
     pub fn check(&self, journal: &[JournalEntry]) -> Vec<Violation> {
+        let injected: std::collections::HashSet<(Option<u64>, SecStatus)> =
+            journal.iter().filter(|e| e.fault.is_some()).filter_map(|e| e.status.map(|s| (e.ctx, s))).collect();
         let mut out = Vec::new();
         for e in journal.iter().filter(|e| e.fault.is_none()) {
+            if e.function == FunctionId::SspiGetAsyncCallStatus
+                && e.status.is_some_and(|s| injected.contains(&(e.ctx, s)))
+            {
+                continue;
+            }
             let stages = [("queue", e.queue_status), ("result", e.status)];
             for (stage, status) in stages {
                 let Some(status) = status else { continue };

@@ -4,6 +4,7 @@ use sspi_emu_api::{AcquireCredentials, CredentialUse};
 use sspi_emu_sim::{DriverKind, JournalMode, Simulator};
 
 /// Both journal modes, with the label used in benchmark ids.
+#[allow(dead_code)] // not every bench uses it
 pub(crate) const JOURNAL_MODES: [(JournalMode, &str); 2] =
     [(JournalMode::Full, "journal_full"), (JournalMode::Off, "journal_off")];
 

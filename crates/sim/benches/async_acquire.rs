@@ -8,13 +8,18 @@
 //!   `free_credentials_handle` of the acquired handle → `sspi_reinit_async_context`, so the
 //!   context is reused.
 //!
-//! Each runs with `JournalMode::Full` (the default) and `JournalMode::Off`, one criterion group
-//! per mode; the ratios are judged within a mode. Each sample gets a fresh simulator (built
-//! outside the timed region), so the `Full` journal holds only that sample's calls.
+//! Three journal regimes, one criterion group each; ratios are judged within a regime:
+//! `journal_full` and `journal_off` (a simulator serves 1,000 round trips, then a fresh one,
+//! built with the clock stopped, takes over: a test-sized journal) and `journal_full_long`
+//! (250,000 round trips per simulator: a long-lived simulator's ever-growing journal).
 //!
-//! After criterion has run, the bench prints the means and the async/sync ratios read back from
-//! criterion's `estimates.json` files. Run: `cargo bench -p sspi-emu-sim --bench async_acquire`.
-//! See `docs/PERFORMANCE.md`.
+//! After criterion has run, the bench prints the async/sync ratios of criterion's estimates, then
+//! *interleaved* ratios: chunks of sync and async round trips alternate, so load on the host hits
+//! both alike (the reference machine is a shared VM whose speed drifts by up to ~1.7x).
+//!
+//! `SSPI_EMU_BENCH_PROFILE=<regime>/<bench>/<round trips>` runs just that, for a profiler.
+//!
+//! Run: `cargo bench -p sspi-emu-sim --bench async_acquire`. See `docs/PERFORMANCE.md`.
 
 mod common;
 
@@ -252,12 +257,34 @@ fn print_ratios() {
     }
 }
 
+/// `SSPI_EMU_BENCH_PROFILE=<regime>/<bench>/<round trips>` (e.g.
+/// `journal_full/async_manual/20000`): runs only that many round trips, outside criterion, for a
+/// profiler (`valgrind --tool=callgrind`, `perf`). Returns false when the variable is unset.
+fn profile_mode() -> bool {
+    let Ok(spec) = std::env::var("SSPI_EMU_BENCH_PROFILE") else { return false };
+    let parts: Vec<&str> = spec.split('/').collect();
+    let [label, name, n] = parts[..] else {
+        panic!("SSPI_EMU_BENCH_PROFILE={spec}: want <regime>/<bench>/<round trips>")
+    };
+    let regime = REGIMES.iter().find(|r| r.label == label).unwrap_or_else(|| panic!("no regime {label}"));
+    let &(kind, _) = regime.kinds.iter().find(|(_, id)| *id == name).unwrap_or_else(|| panic!("no bench {name}"));
+    let n: u64 = n.parse().unwrap_or_else(|_| panic!("bad round-trip count {n}"));
+    let t = Runner::new(regime, kind).run(n);
+    println!("{label}/{name}: {n} round trips, {:.1} ns each", t.as_nanos() as f64 / n as f64);
+    true
+}
+
 fn main() {
+    if profile_mode() {
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     round_trips(&mut c);
     c.final_summary();
-    print_ratios();
-    if !std::env::args().any(|a| a == "--test" || a == "--list") {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not (criterion's test mode,
+    // each bench once), and then there are no fresh estimates to print.
+    if std::env::args().any(|a| a == "--bench") && !std::env::args().any(|a| a == "--list") {
+        print_ratios();
         paired_ratios();
     }
 }

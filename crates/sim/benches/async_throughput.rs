@@ -232,5 +232,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     throughput(&mut c);
     c.final_summary();
-    print_rates();
+    if std::env::args().any(|a| a == "--bench") && !std::env::args().any(|a| a == "--list") {
+        print_rates();
+    }
 }

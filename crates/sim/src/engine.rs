@@ -28,7 +28,7 @@ use sspi_emu_api::{
 use crate::creds::Credential;
 use crate::faults::{FaultAction, Faults};
 use crate::function::FunctionId;
-use crate::journal::{EntryId, Journal, JournalEntry};
+use crate::journal::{EntryId, Inputs, Journal, Record, Returned};
 use crate::table::Table;
 use crate::world::World;
 
@@ -127,7 +127,7 @@ pub(crate) struct AsyncCtx {
 
 /// The operation of a queued call, with the caller's output slots captured at queue time.
 pub(crate) enum Op {
-    Acquire { args: Box<AcquireCredentials>, credential: Out<CredHandle>, expiry: Option<Out<TimeStamp>> },
+    Acquire { args: Arc<AcquireCredentials>, credential: Out<CredHandle>, expiry: Option<Out<TimeStamp>> },
     FreeCredentials { credential: CredHandle },
 }
 
@@ -138,6 +138,8 @@ pub(crate) struct Work {
     fault: Option<SecStatus>,
     caller: Luid,
     entry: EntryId,
+    /// ObservedKernel without a callback: the queueing call returns the final status.
+    synchronous: bool,
 }
 
 pub(crate) enum Msg {
@@ -150,6 +152,17 @@ struct Queues {
     ready: VecDeque<Work>,
     delayed: Vec<(i64, Work)>,
     parked: Vec<Work>,
+}
+
+/// A value on its own cache line, so that counters bumped by different threads do not share one.
+#[repr(align(128))]
+#[derive(Default)]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+/// How `Core::queue` decided, under the context's lock.
+enum Decision {
+    Refuse { status: SecStatus, misuse: Option<MisuseKind>, detail: String, fault: Option<String> },
+    Queued { has_callback: bool, fault: Option<(FaultAction, String)> },
 }
 
 /// The simulator's state, shared with the driver's threads.
@@ -168,10 +181,10 @@ pub(crate) struct Core {
     misuses: Mutex<Vec<Misuse>>,
     queues: Mutex<Queues>,
     pub(crate) tx: Option<Sender<Msg>>,
-    in_flight: AtomicUsize,
-    dispatched: AtomicUsize,
-    pub(crate) completed: AtomicU64,
-    pub(crate) callbacks: AtomicU64,
+    in_flight: Padded<AtomicUsize>,
+    dispatched: Padded<AtomicUsize>,
+    pub(crate) completed: Padded<AtomicU64>,
+    pub(crate) callbacks: Padded<AtomicU64>,
 }
 
 impl Core {
@@ -202,10 +215,10 @@ impl Core {
             misuses: Mutex::new(Vec::new()),
             queues: Mutex::new(Queues::default()),
             tx,
-            in_flight: AtomicUsize::new(0),
-            dispatched: AtomicUsize::new(0),
-            completed: AtomicU64::new(0),
-            callbacks: AtomicU64::new(0),
+            in_flight: Padded::default(),
+            dispatched: Padded::default(),
+            completed: Padded::default(),
+            callbacks: Padded::default(),
         }
     }
 
@@ -228,33 +241,46 @@ impl Core {
         }
     }
 
-    pub(crate) fn misuse(&self, function: FunctionId, ctx: AsyncContextHandle, kind: MisuseKind, entry: EntryId) {
+    /// Records a misuse; returns its text for the journal. Strict mode panics with it.
+    pub(crate) fn misuse(&self, function: FunctionId, ctx: AsyncContextHandle, kind: MisuseKind) -> String {
         let m = Misuse { function, ctx, kind };
         let text = m.to_string();
-        self.journal.update(entry, |e| e.misuse = Some(text.clone()));
         self.misuses.lock().push(m);
         if self.strict {
             panic!("sspi-emu strict mode: {text}");
         }
+        text
     }
 
     pub(crate) fn misuses(&self) -> Vec<Misuse> {
         self.misuses.lock().clone()
     }
 
-    fn record(&self, function: FunctionId, ctx: AsyncContextHandle) -> EntryId {
-        self.journal.record(|| {
-            let mut e = JournalEntry::new(function, self.now());
-            e.ctx = Some(ctx.0);
-            e
-        })
+    /// Runs `f` on a live context (not freed, not free-requested), or returns `None` for a
+    /// stale one after recording the misuse into `misuse`.
+    fn live<R>(
+        &self,
+        function: FunctionId,
+        ctx: AsyncContextHandle,
+        misuse: &mut Option<String>,
+        f: impl FnOnce(&mut AsyncCtx) -> R,
+    ) -> Option<R> {
+        let r = self.contexts.with(ctx.0, |c| (!c.free_requested).then(|| f(c))).flatten();
+        if r.is_none() {
+            *misuse = Some(self.misuse(function, ctx, MisuseKind::StaleContext));
+        }
+        r
     }
 
     // ---- Commands on contexts -------------------------------------------------------------
 
     pub(crate) fn create(&self) -> AsyncContextHandle {
-        let entry = self.record(FunctionId::SspiCreateAsyncContext, AsyncContextHandle::NULL);
-        let fault = self.faults.check(FunctionId::SspiCreateAsyncContext, None);
+        let f = FunctionId::SspiCreateAsyncContext;
+        let at = self.now();
+        let fault = self.faults.check(f, None);
+        if let Some((FaultAction::Delay { ticks }, _)) = fault {
+            self.advance(ticks);
+        }
         let ctx = AsyncCtx {
             status: SecStatus::SEC_E_UNSUPPORTED_FUNCTION,
             phase: Phase::Idle,
@@ -262,248 +288,252 @@ impl Core {
             callback: None,
             callback_data: 0,
         };
-        if let Some((FaultAction::Delay { ticks }, _)) = fault {
-            self.advance(ticks);
-        }
         let handle = match fault {
             Some((FaultAction::Fail(_), _)) => None,
             _ => self.contexts.insert(ctx, self.world.limits.max_async_contexts),
         }
         .map_or(AsyncContextHandle::NULL, AsyncContextHandle);
-        self.journal.update(entry, |e| {
-            e.ctx = Some(handle.0);
-            e.returned = Some(format!("{handle:?}"));
-            if let Some((_, rule)) = fault {
-                e.fault = Some(rule);
-            }
-            if handle.is_null() {
-                e.detail = Some("out of memory: NULL returned".into());
-            }
+        self.journal.record(|| {
+            let mut r = Record::new(f, at, Inputs::None).ctx(handle);
+            r.returned = Returned::Ctx(handle);
+            let detail = handle.is_null().then(|| "out of memory: NULL returned".to_string());
+            r.note(detail, fault.map(|(_, rule)| rule), None)
         });
         handle
     }
 
     pub(crate) fn free(&self, ctx: AsyncContextHandle) {
         let f = FunctionId::SspiFreeAsyncContext;
-        let entry = self.record(f, ctx);
-        if ctx.is_null() {
-            return;
-        }
-        // Decide under the lock, act after it.
-        let pending = self.contexts.with(ctx.0, |c| {
-            if c.free_requested {
-                return None;
-            }
-            if c.phase == Phase::Pending {
-                c.free_requested = true;
-            }
-            Some(c.phase == Phase::Pending)
-        });
-        match pending.flatten() {
-            None => self.misuse(f, ctx, MisuseKind::StaleContext, entry),
-            Some(true) => self.misuse(f, ctx, MisuseKind::FreeWhilePending, entry),
-            Some(false) => {
-                self.contexts.remove(ctx.0);
+        let at = self.now();
+        let mut misuse = None;
+        if !ctx.is_null() {
+            // Decide under the lock, act after it.
+            let pending = self.live(f, ctx, &mut misuse, |c| {
+                if c.phase == Phase::Pending {
+                    c.free_requested = true;
+                }
+                c.phase == Phase::Pending
+            });
+            match pending {
+                Some(true) => misuse = Some(self.misuse(f, ctx, MisuseKind::FreeWhilePending)),
+                Some(false) => {
+                    self.contexts.remove(ctx.0);
+                }
+                None => {}
             }
         }
+        self.journal.record(|| Record::new(f, at, Inputs::None).ctx(ctx).note(None, None, misuse));
     }
 
     pub(crate) fn reinit(&self, ctx: AsyncContextHandle) -> NtStatus {
         let f = FunctionId::SspiReinitAsyncContext;
-        let entry = self.record(f, ctx);
+        let at = self.now();
+        let mut misuse = None;
         let status = if ctx.is_null() {
             NtStatus::STATUS_INVALID_PARAMETER
         } else {
-            match self.contexts.with(ctx.0, |c| {
-                if c.free_requested {
-                    None
-                } else if c.phase == Phase::Pending {
-                    Some(NtStatus::STATUS_INVALID_PARAMETER)
+            self.live(f, ctx, &mut misuse, |c| {
+                if c.phase == Phase::Pending {
+                    NtStatus::STATUS_INVALID_PARAMETER
                 } else {
                     c.phase = Phase::Idle;
                     c.status = SecStatus::SEC_E_UNSUPPORTED_FUNCTION;
-                    Some(NtStatus::STATUS_SUCCESS)
+                    NtStatus::STATUS_SUCCESS
                 }
-            }) {
-                Some(Some(s)) => s,
-                _ => {
-                    self.misuse(f, ctx, MisuseKind::StaleContext, entry);
-                    NtStatus::STATUS_INVALID_HANDLE
-                }
-            }
+            })
+            .unwrap_or(NtStatus::STATUS_INVALID_HANDLE)
         };
-        self.journal.update(entry, |e| e.returned = Some(status.to_string()));
+        self.journal.record(|| {
+            let mut r = Record::new(f, at, Inputs::None).ctx(ctx).note(None, None, misuse);
+            r.returned = Returned::Nt(status);
+            r
+        });
         status
     }
 
     pub(crate) fn set_callback(&self, ctx: AsyncContextHandle, cb: Option<NotifyCallback>, data: usize) -> SecStatus {
         let f = FunctionId::SspiSetAsyncNotifyCallback;
-        let entry = self.record(f, ctx);
+        let at = self.now();
+        let mut misuse = None;
         let status = if ctx.is_null() {
             SecStatus::SEC_E_INVALID_PARAMETER
         } else {
-            match self.contexts.with(ctx.0, |c| {
-                if c.free_requested {
-                    None
-                } else if c.phase == Phase::Pending {
-                    Some(SecStatus::SEC_E_INVALID_PARAMETER)
+            self.live(f, ctx, &mut misuse, |c| {
+                if c.phase == Phase::Pending {
+                    SecStatus::SEC_E_INVALID_PARAMETER
                 } else {
                     c.callback = cb;
                     c.callback_data = data;
-                    Some(SecStatus::SEC_E_OK)
+                    SecStatus::SEC_E_OK
                 }
-            }) {
-                Some(Some(s)) => s,
-                _ => {
-                    self.misuse(f, ctx, MisuseKind::StaleContext, entry);
-                    SecStatus::SEC_E_INVALID_HANDLE
-                }
-            }
+            })
+            .unwrap_or(SecStatus::SEC_E_INVALID_HANDLE)
         };
-        self.journal.update(entry, |e| {
-            e.inputs.push(("CallbackData", format!("0x{data:x}")));
-            e.status = Some(status);
+        self.journal.record(|| {
+            let mut r = Record::new(f, at, Inputs::CallbackData(data)).ctx(ctx).note(None, None, misuse);
+            r.status = Some(status);
+            r
         });
         status
     }
 
     pub(crate) fn requires_notify(&self, ctx: AsyncContextHandle) -> bool {
         let f = FunctionId::SspiAsyncContextRequiresNotify;
-        let entry = self.record(f, ctx);
-        let r = if ctx.is_null() {
-            false
-        } else {
-            match self.contexts.with(ctx.0, |c| (!c.free_requested).then_some(c.callback.is_some())) {
-                Some(Some(r)) => r,
-                _ => {
-                    self.misuse(f, ctx, MisuseKind::StaleContext, entry);
-                    false
-                }
-            }
-        };
-        self.journal.update(entry, |e| e.returned = Some(if r { "TRUE" } else { "FALSE" }.into()));
-        r
+        let at = self.now();
+        let mut misuse = None;
+        let answer = !ctx.is_null() && self.live(f, ctx, &mut misuse, |c| c.callback.is_some()).unwrap_or(false);
+        self.journal.record(|| {
+            let mut r = Record::new(f, at, Inputs::None).ctx(ctx).note(None, None, misuse);
+            r.returned = Returned::Bool(answer);
+            r
+        });
+        answer
     }
 
     pub(crate) fn status(&self, ctx: AsyncContextHandle) -> SecStatus {
         let f = FunctionId::SspiGetAsyncCallStatus;
-        let entry = self.record(f, ctx);
+        let at = self.now();
+        let mut misuse = None;
         let status = if ctx.is_null() {
             SecStatus::SEC_E_INVALID_PARAMETER
         } else {
-            match self.contexts.with(ctx.0, |c| (!c.free_requested).then_some(c.status)) {
-                Some(Some(s)) => s,
-                _ => {
-                    self.misuse(f, ctx, MisuseKind::StaleContext, entry);
-                    SecStatus::SEC_E_INVALID_HANDLE
-                }
-            }
+            self.live(f, ctx, &mut misuse, |c| c.status).unwrap_or(SecStatus::SEC_E_INVALID_HANDLE)
         };
-        self.journal.update(entry, |e| e.status = Some(status));
+        self.journal.record(|| {
+            let mut r = Record::new(f, at, Inputs::None).ctx(ctx).note(None, None, misuse);
+            r.status = Some(status);
+            r
+        });
         status
     }
 
     // ---- Queueing ------------------------------------------------------------------------
 
-    /// Queues `op` on `ctx`. `invalid` is a queue-time parameter error found by the caller.
+    /// Queues `op` on `ctx`. `invalid` is a queue-time parameter error found by the caller;
+    /// `package` names the call's package for fault rules (asked only when rules exist).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn queue(
         &self,
         ctx: AsyncContextHandle,
         function: FunctionId,
-        package: Option<String>,
-        inputs: Vec<(&'static str, String)>,
+        inputs: impl FnOnce() -> Inputs,
+        package: impl FnOnce() -> Option<String>,
         invalid: Option<&'static str>,
         op: Op,
     ) -> SecStatus {
-        let entry = self.journal.record(|| {
-            let mut e = JournalEntry::new(function, self.now());
-            e.ctx = Some(ctx.0);
-            e.package = package.clone();
-            e.inputs = inputs;
-            e
-        });
-        let refuse = |status: SecStatus, detail: String| {
-            self.journal.update(entry, |e| {
-                e.queue_status = Some(status);
-                e.detail = Some(detail);
-            });
-            status
-        };
-        if ctx.is_null() {
-            return refuse(SecStatus::SEC_E_INVALID_PARAMETER, "AsyncContext is NULL".into());
-        }
-        // Check the context before parameters, as ksecdd does (spec §4.8, §4.9).
-        let state = self.contexts.with(ctx.0, |c| (!c.free_requested).then_some((c.phase, c.callback.is_some())));
-        let Some(Some((phase, has_callback))) = state else {
-            self.misuse(function, ctx, MisuseKind::StaleContext, entry);
-            return refuse(SecStatus::SEC_E_INVALID_HANDLE, "AsyncContext is stale".into());
-        };
-        match phase {
-            Phase::Pending => {
-                self.misuse(function, ctx, MisuseKind::QueueWhilePending, entry);
-                return refuse(SecStatus::SEC_E_INVALID_PARAMETER, "a call is already pending on AsyncContext".into());
+        let at = self.now();
+        let package = if self.faults.active() { package() } else { None };
+        // One lock: the context checks (first, as ksecdd does, spec §4.8-4.9), the parameters,
+        // the fault rules, and marking the call pending.
+        let decision = if ctx.is_null() {
+            Decision::Refuse {
+                status: SecStatus::SEC_E_INVALID_PARAMETER,
+                misuse: None,
+                detail: "AsyncContext is NULL".into(),
+                fault: None,
             }
-            Phase::Completed if self.profile == Profile::Documented => {
-                self.misuse(function, ctx, MisuseKind::ReuseWithoutReinit, entry);
-                return refuse(SecStatus::SEC_E_INVALID_PARAMETER, "AsyncContext completed; reinit it first".into());
+        } else {
+            let documented = self.profile == Profile::Documented;
+            self.contexts
+                .with(ctx.0, |c| {
+                    let refuse = |status, misuse, detail: &str| Decision::Refuse {
+                        status,
+                        misuse,
+                        detail: detail.to_string(),
+                        fault: None,
+                    };
+                    if c.free_requested {
+                        return refuse(
+                            SecStatus::SEC_E_INVALID_HANDLE,
+                            Some(MisuseKind::StaleContext),
+                            "AsyncContext is stale",
+                        );
+                    }
+                    match c.phase {
+                        Phase::Pending => {
+                            return refuse(
+                                SecStatus::SEC_E_INVALID_PARAMETER,
+                                Some(MisuseKind::QueueWhilePending),
+                                "a call is already pending on AsyncContext",
+                            );
+                        }
+                        Phase::Completed if documented => {
+                            return refuse(
+                                SecStatus::SEC_E_INVALID_PARAMETER,
+                                Some(MisuseKind::ReuseWithoutReinit),
+                                "AsyncContext completed; reinit it first",
+                            );
+                        }
+                        _ => {}
+                    }
+                    if let Some(why) = invalid {
+                        return refuse(SecStatus::SEC_E_INVALID_PARAMETER, None, why);
+                    }
+                    let fault = self.faults.check(function, package.as_deref());
+                    if let Some((FaultAction::FailQueue(status), rule)) = fault {
+                        return Decision::Refuse {
+                            status,
+                            misuse: None,
+                            detail: format!("fault rule: {rule}"),
+                            fault: Some(rule),
+                        };
+                    }
+                    c.phase = Phase::Pending;
+                    c.status = SecStatus::SEC_I_ASYNC_CALL_PENDING;
+                    Decision::Queued { has_callback: c.callback.is_some(), fault }
+                })
+                .unwrap_or_else(|| Decision::Refuse {
+                    status: SecStatus::SEC_E_INVALID_HANDLE,
+                    misuse: Some(MisuseKind::StaleContext),
+                    detail: "AsyncContext is stale".into(),
+                    fault: None,
+                })
+        };
+        let (has_callback, fault) = match decision {
+            Decision::Refuse { status, misuse, detail, fault } => {
+                let misuse = misuse.map(|kind| self.misuse(function, ctx, kind));
+                self.journal.record(|| {
+                    let mut r = Record::new(function, at, inputs()).ctx(ctx).note(Some(detail), fault, misuse);
+                    r.queue_status = Some(status);
+                    r
+                });
+                return status;
             }
-            _ => {}
-        }
-        if let Some(why) = invalid {
-            return refuse(SecStatus::SEC_E_INVALID_PARAMETER, why.to_string());
-        }
-        let fault = self.faults.check(function, package.as_deref());
-        if let Some((FaultAction::FailQueue(s), rule)) = &fault {
-            self.journal.update(entry, |e| e.fault = Some(rule.clone()));
-            return refuse(*s, format!("fault rule: {rule}"));
-        }
+            Decision::Queued { has_callback, fault } => (has_callback, fault),
+        };
         let synchronous = !has_callback && self.profile == Profile::ObservedKernel;
-        if !has_callback && self.profile == Profile::Documented {
-            self.misuse(function, ctx, MisuseKind::NoCallbackRegistered, entry);
-        }
-        // Mark pending; the state may have changed since the check, so check again under the lock.
-        let marked = self.contexts.with(ctx.0, |c| {
-            if c.free_requested || c.phase == Phase::Pending {
-                return false;
-            }
-            c.phase = Phase::Pending;
-            c.status = SecStatus::SEC_I_ASYNC_CALL_PENDING;
-            true
+        let misuse = (!has_callback && self.profile == Profile::Documented)
+            .then(|| self.misuse(function, ctx, MisuseKind::NoCallbackRegistered));
+        self.in_flight.0.fetch_add(1, Ordering::AcqRel);
+        let entry = self.journal.record(|| {
+            let mut r = Record::new(function, at, inputs()).ctx(ctx).note(
+                None,
+                fault.as_ref().map(|(_, rule)| rule.clone()),
+                misuse,
+            );
+            r.queue_status = (!synchronous).then_some(SecStatus::SEC_E_OK);
+            r
         });
-        if marked != Some(true) {
-            return refuse(SecStatus::SEC_E_INVALID_PARAMETER, "AsyncContext changed while queueing".into());
-        }
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let mut work = Work { ctx, op, fault: None, caller: self.world.caller_session, entry };
-        if let Some((action, rule)) = fault {
-            self.journal.update(entry, |e| e.fault = Some(rule));
-            match action {
-                FaultAction::Fail(s) => work.fault = Some(s),
-                FaultAction::Delay { ticks } if !synchronous && ticks > 0 => {
-                    let due = self.now().0.saturating_add(ticks);
-                    self.queues.lock().delayed.push((due, work));
-                    self.journal.update(entry, |e| e.queue_status = Some(SecStatus::SEC_E_OK));
-                    return SecStatus::SEC_E_OK;
-                }
-                FaultAction::Never => {
-                    self.queues.lock().parked.push(work);
-                    self.journal.update(entry, |e| e.queue_status = Some(SecStatus::SEC_E_OK));
-                    return SecStatus::SEC_E_OK;
-                }
-                FaultAction::Delay { ticks } => self.advance(ticks),
-
-                FaultAction::FailQueue(_) => unreachable!("handled above"),
+        let mut work = Work { ctx, op, fault: None, caller: self.world.caller_session, entry, synchronous };
+        match fault.map(|(action, _)| action) {
+            Some(FaultAction::Fail(s)) => work.fault = Some(s),
+            Some(FaultAction::Delay { ticks }) if !synchronous && ticks > 0 => {
+                let due = self.now().0.saturating_add(ticks);
+                self.queues.lock().delayed.push((due, work));
+                return SecStatus::SEC_E_OK;
             }
+            Some(FaultAction::Delay { ticks }) => self.advance(ticks),
+            Some(FaultAction::Never) => {
+                self.queues.lock().parked.push(work);
+                return SecStatus::SEC_E_OK;
+            }
+            Some(FaultAction::FailQueue(_)) | None => {}
         }
         if synchronous {
             // ObservedKernel without a callback: the call runs before returning and its final
-            // status is both stored and returned (spec §5.3) [I].
-            let status = self.complete(work);
-            self.journal.update(entry, |e| e.queue_status = Some(status));
-            return status;
+            // status is both stored and returned (spec §5.3) \[I\].
+            return self.complete(work);
         }
-        self.journal.update(entry, |e| e.queue_status = Some(SecStatus::SEC_E_OK));
         self.dispatch(work);
         SecStatus::SEC_E_OK
     }
@@ -511,38 +541,26 @@ impl Core {
     /// `SspiFreeCredentialsHandleAsync` in the analysed ksecdd build (ObservedKernel): the context
     /// checks of every queueing call, then `SEC_E_UNSUPPORTED_FUNCTION`, nothing queued and the
     /// status word untouched (spec §4.10) \[I\].
-    pub(crate) fn stub(
-        &self,
-        ctx: AsyncContextHandle,
-        function: FunctionId,
-        package: Option<String>,
-        inputs: Vec<(&'static str, String)>,
-    ) -> SecStatus {
-        let entry = self.journal.record(|| {
-            let mut e = JournalEntry::new(function, self.now());
-            e.ctx = Some(ctx.0);
-            e.package = package;
-            e.inputs = inputs;
-            e
-        });
+    pub(crate) fn stub(&self, ctx: AsyncContextHandle, function: FunctionId, inputs: Inputs) -> SecStatus {
+        let at = self.now();
+        let mut misuse = None;
         let status = if ctx.is_null() {
             SecStatus::SEC_E_INVALID_PARAMETER
         } else {
-            match self.contexts.with(ctx.0, |c| (!c.free_requested).then_some(c.phase)) {
-                Some(Some(Phase::Pending)) => {
-                    self.misuse(function, ctx, MisuseKind::QueueWhilePending, entry);
+            match self.live(function, ctx, &mut misuse, |c| c.phase) {
+                Some(Phase::Pending) => {
+                    misuse = Some(self.misuse(function, ctx, MisuseKind::QueueWhilePending));
                     SecStatus::SEC_E_INVALID_PARAMETER
                 }
-                Some(Some(_)) => SecStatus::SEC_E_UNSUPPORTED_FUNCTION,
-                _ => {
-                    self.misuse(function, ctx, MisuseKind::StaleContext, entry);
-                    SecStatus::SEC_E_INVALID_HANDLE
-                }
+                Some(_) => SecStatus::SEC_E_UNSUPPORTED_FUNCTION,
+                None => SecStatus::SEC_E_INVALID_HANDLE,
             }
         };
-        self.journal.update(entry, |e| {
-            e.queue_status = Some(status);
-            e.detail = Some("ObservedKernel: SspiFreeCredentialsHandleAsync is a stub in the analysed ksecdd".into());
+        self.journal.record(|| {
+            let detail = "ObservedKernel: SspiFreeCredentialsHandleAsync is a stub in the analysed ksecdd";
+            let mut r = Record::new(function, at, inputs).ctx(ctx).note(Some(detail.into()), None, misuse);
+            r.queue_status = Some(status);
+            r
         });
         status
     }
@@ -554,7 +572,7 @@ impl Core {
             }
             DriverKind::Manual => self.queues.lock().ready.push_back(work),
             DriverKind::Threaded { .. } => {
-                self.dispatched.fetch_add(1, Ordering::AcqRel);
+                self.dispatched.0.fetch_add(1, Ordering::AcqRel);
                 if let Some(tx) = &self.tx
                     && let Err(e) = tx.send(Msg::Run(work))
                 {
@@ -572,7 +590,7 @@ impl Core {
 
     /// Runs a queued call, stores its final status, then fires the callback. Returns the status.
     pub(crate) fn complete(&self, work: Work) -> SecStatus {
-        let Work { ctx, op, fault, caller, entry } = work;
+        let Work { ctx, op, fault, caller, entry, synchronous } = work;
         let (status, detail) = match fault {
             Some(s) => (s, None),
             None => self.execute(op, caller),
@@ -583,31 +601,38 @@ impl Core {
             c.phase = Phase::Completed;
             (c.callback.clone(), c.callback_data, c.free_requested)
         });
-        self.journal.update(entry, |e| {
-            e.status = Some(status);
-            e.completed_at = Some(self.now());
-            if e.detail.is_none() {
-                e.detail = detail;
+        // The journal holds the final status before anyone is told (the callback counts as fired
+        // from here: it is called next).
+        let fires = after.as_ref().is_some_and(|(cb, _, _)| cb.is_some());
+        let now = self.now();
+        self.journal.update(entry, |r| {
+            r.status = Some(status);
+            r.completed_at = Some(now);
+            r.callbacks += u32::from(fires);
+            if synchronous {
+                r.queue_status = Some(status);
+            }
+            if detail.is_some() {
+                r.notes().detail = detail;
             }
         });
         if let Some((callback, data, free_requested)) = after {
             if let Some(cb) = callback {
                 cb(ctx, data);
-                self.callbacks.fetch_add(1, Ordering::AcqRel);
-                self.journal.update(entry, |e| e.callbacks += 1);
+                self.callbacks.0.fetch_add(1, Ordering::AcqRel);
             }
             if free_requested {
                 self.contexts.remove(ctx.0);
             }
         }
-        self.completed.fetch_add(1, Ordering::AcqRel);
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.completed.0.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.0.fetch_sub(1, Ordering::AcqRel);
         status
     }
 
     /// Called by a worker after `complete` of a dispatched item.
     pub(crate) fn dispatched_done(&self) {
-        self.dispatched.fetch_sub(1, Ordering::AcqRel);
+        self.dispatched.0.fetch_sub(1, Ordering::AcqRel);
     }
 
     fn execute(&self, op: Op, caller: Luid) -> (SecStatus, Option<String>) {
@@ -632,7 +657,7 @@ impl Core {
     // ---- Driver control ------------------------------------------------------------------
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        self.in_flight.0.load(Ordering::Acquire)
     }
 
     pub(crate) fn step(&self) -> bool {
@@ -654,11 +679,11 @@ impl Core {
             n += 1;
         }
         if matches!(self.driver, DriverKind::Threaded { .. }) {
-            let before = self.completed.load(Ordering::Acquire);
-            while self.dispatched.load(Ordering::Acquire) > 0 {
+            let before = self.completed.0.load(Ordering::Acquire);
+            while self.dispatched.0.load(Ordering::Acquire) > 0 {
                 std::thread::yield_now();
             }
-            n += (self.completed.load(Ordering::Acquire) - before) as usize;
+            n += (self.completed.0.load(Ordering::Acquire) - before) as usize;
         }
         n
     }

@@ -143,6 +143,11 @@ impl Faults {
         self.any.store(true, Ordering::Release);
     }
 
+    /// True when any rule exists (callers skip work that only rules need).
+    pub(crate) fn active(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     pub(crate) fn clear(&self) {
         self.rules.write().clear();
         self.any.store(false, Ordering::Release);

@@ -54,7 +54,7 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use sspi_emu_api::{
-    AcquireCredentials, AsyncContextHandle, AuthData, Backend, Charset, CredHandle, Credentials, CredentialsAttribute,
+    AcquireCredentials, AsyncContextHandle, Backend, Charset, CredHandle, Credentials, CredentialsAttribute,
     CredentialsAttributeValue, DriverControl, NotifyCallback, NtStatus, Out, SecPkgInfo, SecStatus, SecString,
     TimeStamp,
 };
@@ -68,6 +68,7 @@ pub use world::FaultSpec;
 pub use world::{FixtureError, World};
 
 use engine::{Core, Msg, Op};
+use journal::{Inputs, Record};
 
 /// Configures a [`Simulator`].
 #[derive(Clone, Debug, Default)]
@@ -254,7 +255,7 @@ impl Simulator {
 
     /// The journal so far.
     pub fn journal(&self) -> Vec<JournalEntry> {
-        self.core.journal.snapshot()
+        self.core.journal.snapshot(&self.core.world)
     }
 
     /// Number of journal entries.
@@ -265,7 +266,7 @@ impl Simulator {
     /// The journal as pretty JSON.
     pub fn journal_json(&self) -> String {
         // Serialising plain data structures to a String cannot fail.
-        serde_json::to_string_pretty(&self.core.journal.snapshot()).unwrap_or_else(|e| format!("\"{e}\""))
+        serde_json::to_string_pretty(&self.journal()).unwrap_or_else(|e| format!("\"{e}\""))
     }
 
     /// Misuse detected so far.
@@ -279,39 +280,41 @@ impl Simulator {
             async_contexts: self.core.contexts.live(),
             credentials: self.core.creds.live(),
             in_flight: self.core.in_flight(),
-            completed: self.core.completed.load(Ordering::Acquire),
-            callbacks: self.core.callbacks.load(Ordering::Acquire),
+            completed: self.core.completed.0.load(Ordering::Acquire),
+            callbacks: self.core.callbacks.0.load(Ordering::Acquire),
             held: self.core.held(),
         }
     }
 
-    fn record_sync(
+    /// Journals a sync call once, when it has returned.
+    fn journal_sync(
         &self,
         function: FunctionId,
-        package: Option<String>,
-        inputs: Vec<(&'static str, String)>,
-    ) -> journal::EntryId {
-        self.core.journal.record(|| {
-            let mut e = JournalEntry::new(function, self.core.now());
-            e.package = package;
-            e.inputs = inputs;
-            e
-        })
-    }
-
-    fn finish_sync(&self, entry: journal::EntryId, result: Result<(), &Error>, fault: Option<String>) -> SecStatus {
+        at: TimeStamp,
+        inputs: impl FnOnce() -> Inputs,
+        result: Result<(), &Error>,
+        fault: Option<String>,
+    ) -> SecStatus {
         let status = result.map_or_else(Error::status, |()| SecStatus::SEC_E_OK);
-        self.core.journal.update(entry, |e| {
-            e.status = Some(status);
-            e.detail = result.err().map(ToString::to_string);
-            e.fault = fault;
+        self.core.journal.record(|| {
+            let mut r = Record::new(function, at, inputs()).note(result.err().map(ToString::to_string), fault, None);
+            r.status = Some(status);
+            r
         });
         status
     }
 
     /// Applies a fault to a sync call: `Fail` gives the error; `Delay` moves the clock.
-    fn sync_fault(&self, function: FunctionId, package: Option<&str>) -> (Option<Error>, Option<String>) {
-        match self.core.faults.check(function, package) {
+    /// `package` is asked only when fault rules exist.
+    fn sync_fault(
+        &self,
+        function: FunctionId,
+        package: impl FnOnce() -> Option<String>,
+    ) -> (Option<Error>, Option<String>) {
+        if !self.core.faults.active() {
+            return (None, None);
+        }
+        match self.core.faults.check(function, package().as_deref()) {
             Some((FaultAction::Fail(s), rule)) => (Some(Error::Fault(s)), Some(rule)),
             Some((FaultAction::Delay { ticks }, rule)) => {
                 self.core.advance(ticks);
@@ -323,50 +326,35 @@ impl Simulator {
     }
 }
 
-fn acquire_inputs(args: &AcquireCredentials) -> Vec<(&'static str, String)> {
-    let s = |x: &SecString| x.decode().map_or_else(|| format!("<malformed {x:?}>"), |d| format!("{d:?}"));
-    vec![
-        ("pszPrincipal", args.principal.as_ref().map_or_else(|| "NULL".into(), s)),
-        ("pszPackage", s(&args.package)),
-        ("fCredentialUse", format!("{:?}", args.credential_use)),
-        ("pvLogonId", args.logon_id.map_or_else(|| "NULL".into(), |l| l.to_string())),
-        (
-            "pAuthData",
-            match &args.auth_data {
-                None => "NULL".into(),
-                Some(AuthData::Identity(id)) => format!("{id:?}"),
-                Some(AuthData::Opaque(b)) => format!("<{} opaque bytes>", b.len()),
-                Some(_) => "<unknown>".into(),
-            },
-        ),
-        ("pGetKeyFn", args.get_key.as_ref().map_or_else(|| "NULL".into(), |g| format!("{g:?}"))),
-    ]
-}
-
 impl Backend for Simulator {
     fn enumerate_security_packages(&self) -> Result<Vec<SecPkgInfo>, SecStatus> {
         let f = FunctionId::EnumerateSecurityPackagesW;
-        let entry = self.record_sync(f, None, Vec::new());
-        let (fault, rule) = self.sync_fault(f, None);
+        let at = self.core.now();
+        let (fault, rule) = self.sync_fault(f, || None);
         let result = match fault {
             Some(e) => Err(e),
             None if !self.core.lsa_available.load(Ordering::Acquire) => Err(Error::LsaUnavailable),
             None => Ok(self.core.world.packages.iter().map(|p| p.info.clone()).collect()),
         };
-        self.finish_sync(entry, result.as_ref().map(|_| ()), rule);
+        self.journal_sync(f, at, || Inputs::None, result.as_ref().map(|_| ()), rule);
         result.map_err(|e| e.status())
     }
 
     fn query_security_package_info(&self, package: &SecString) -> Result<SecPkgInfo, SecStatus> {
         let f = FunctionId::QuerySecurityPackageInfoW;
+        let at = self.core.now();
         let name = package.decode().unwrap_or_default();
-        let entry = self.record_sync(f, Some(name.clone()), vec![("pszPackageName", format!("{name:?}"))]);
-        let (fault, rule) = self.sync_fault(f, Some(&name));
+        let (fault, rule) = self.sync_fault(f, || Some(name.clone()));
         let result = match fault {
             Some(e) => Err(e),
-            None => self.core.world.package(&name).map(|(_, p)| p.info.clone()).ok_or(Error::PackageNotFound { name }),
+            None => self
+                .core
+                .world
+                .package(&name)
+                .map(|(_, p)| p.info.clone())
+                .ok_or(Error::PackageNotFound { name: name.clone() }),
         };
-        self.finish_sync(entry, result.as_ref().map(|_| ()), rule);
+        self.journal_sync(f, at, || Inputs::Package(name), result.as_ref().map(|_| ()), rule);
         result.map_err(|e| e.status())
     }
 
@@ -375,27 +363,25 @@ impl Backend for Simulator {
             Charset::Ansi => FunctionId::AcquireCredentialsHandleA,
             Charset::Unicode => FunctionId::AcquireCredentialsHandleW,
         };
-        let package = args.package.decode();
-        let entry = self.record_sync(f, package.clone(), acquire_inputs(&args));
-        let (fault, rule) = self.sync_fault(f, package.as_deref());
+        let at = self.core.now();
+        let (fault, rule) = self.sync_fault(f, || args.package.decode());
         let result = match fault {
             Some(e) => Err(e),
             None => self.core.acquire(&args, self.core.world.caller_session),
         };
-        self.finish_sync(entry, result.as_ref().map(|_| ()), rule);
+        self.journal_sync(f, at, || Inputs::Acquire(Arc::new(args)), result.as_ref().map(|_| ()), rule);
         result.map_err(|e| e.status())
     }
 
     fn free_credentials_handle(&self, credential: CredHandle) -> SecStatus {
         let f = FunctionId::FreeCredentialsHandle;
-        let package = self.core.credential_package(credential);
-        let entry = self.record_sync(f, package.clone(), vec![("phCredential", format!("{:?}", credential.0))]);
-        let (fault, rule) = self.sync_fault(f, package.as_deref());
+        let at = self.core.now();
+        let (fault, rule) = self.sync_fault(f, || self.core.credential_package(credential));
         let result = match fault {
             Some(e) => Err(e),
             None => self.core.free_credentials(credential),
         };
-        self.finish_sync(entry, result.as_ref().copied(), rule)
+        self.journal_sync(f, at, || Inputs::Cred(credential), result.as_ref().copied(), rule)
     }
 
     fn query_credentials_attributes(
@@ -404,13 +390,8 @@ impl Backend for Simulator {
         attribute: CredentialsAttribute,
     ) -> Result<CredentialsAttributeValue, SecStatus> {
         let f = FunctionId::QueryCredentialsAttributesW;
-        let package = self.core.credential_package(credential);
-        let entry = self.record_sync(
-            f,
-            package.clone(),
-            vec![("phCredential", format!("{:?}", credential.0)), ("ulAttribute", format!("{attribute:?}"))],
-        );
-        let (fault, rule) = self.sync_fault(f, package.as_deref());
+        let at = self.core.now();
+        let (fault, rule) = self.sync_fault(f, || self.core.credential_package(credential));
         let result = match (fault, attribute) {
             (Some(e), _) => Err(e),
             (None, CredentialsAttribute::Names) => {
@@ -419,7 +400,7 @@ impl Backend for Simulator {
             #[allow(unreachable_patterns)]
             (None, _) => Err(Error::UnsupportedAttribute),
         };
-        self.finish_sync(entry, result.as_ref().map(|_| ()), rule);
+        self.journal_sync(f, at, || Inputs::Query(credential, attribute), result.as_ref().map(|_| ()), rule);
         result.map_err(|e| e.status())
     }
 
@@ -472,20 +453,20 @@ impl Backend for Simulator {
         } else {
             None
         };
-        let package = args.package.decode();
-        let inputs = acquire_inputs(&args);
-        let op = Op::Acquire { args: Box::new(args), credential: credential.clone(), expiry: expiry.cloned() };
-        self.core.queue(ctx, f, package, inputs, invalid, op)
+        // The arguments are shared by the queued work and the journal, not copied.
+        let args = Arc::new(args);
+        let op = Op::Acquire { args: Arc::clone(&args), credential: credential.clone(), expiry: expiry.cloned() };
+        let journal_args = Arc::clone(&args);
+        self.core.queue(ctx, f, || Inputs::Acquire(journal_args), || args.package.decode(), invalid, op)
     }
 
     fn sspi_free_credentials_handle_async(&self, ctx: AsyncContextHandle, credential: CredHandle) -> SecStatus {
         let f = FunctionId::SspiFreeCredentialsHandleAsync;
-        let package = self.core.credential_package(credential);
-        let inputs = vec![("phCredential", format!("{:?}", credential.0))];
         if self.core.profile == Profile::ObservedKernel {
-            return self.core.stub(ctx, f, package, inputs);
+            return self.core.stub(ctx, f, Inputs::Cred(credential));
         }
-        self.core.queue(ctx, f, package, inputs, None, Op::FreeCredentials { credential })
+        let op = Op::FreeCredentials { credential };
+        self.core.queue(ctx, f, || Inputs::Cred(credential), || self.core.credential_package(credential), None, op)
     }
 
     fn driver(&self) -> Option<&dyn DriverControl> {

@@ -453,11 +453,14 @@ impl Backend for Simulator {
         } else {
             None
         };
-        // The arguments are shared by the queued work and the journal, not copied.
-        let args = Arc::new(args);
-        let op = Op::Acquire { args: Arc::clone(&args), credential: credential.clone(), expiry: expiry.cloned() };
-        let journal_args = Arc::clone(&args);
-        self.core.queue(ctx, f, || Inputs::Acquire(journal_args), || args.package.decode(), invalid, op)
+        // The arguments are shared by the queued work and the journal, never copied, and moved
+        // around the queues as one pointer.
+        let package = self.core.faults.active().then(|| args.package.decode()).flatten();
+        let shared = Arc::new(args);
+        let journal_args = self.core.journal.enabled().then(|| Arc::clone(&shared));
+        let op = Op::Acquire { args: shared, credential: credential.clone(), expiry: expiry.cloned() };
+        let inputs = || journal_args.map_or(Inputs::None, Inputs::Acquire);
+        self.core.queue(ctx, f, inputs, || package, invalid, op)
     }
 
     fn sspi_free_credentials_handle_async(&self, ctx: AsyncContextHandle, credential: CredHandle) -> SecStatus {

@@ -619,13 +619,13 @@ impl Core {
         if let Some((callback, data, free_requested)) = after {
             if let Some(cb) = callback {
                 cb(ctx, data);
-                self.callbacks.0.fetch_add(1, Ordering::AcqRel);
+                self.callbacks.0.fetch_add(1, Ordering::Relaxed);
             }
             if free_requested {
                 self.contexts.remove(ctx.0);
             }
         }
-        self.completed.0.fetch_add(1, Ordering::AcqRel);
+        self.completed.0.fetch_add(1, Ordering::Relaxed);
         self.in_flight.0.fetch_sub(1, Ordering::AcqRel);
         status
     }

@@ -144,6 +144,7 @@ impl Faults {
     }
 
     /// True when any rule exists (callers skip work that only rules need).
+    #[inline]
     pub(crate) fn active(&self) -> bool {
         self.any.load(Ordering::Acquire)
     }

@@ -230,11 +230,13 @@ impl Journal {
         Self { mode, chunks: Mutex::new(Vec::new()) }
     }
 
+    #[inline]
     pub(crate) fn enabled(&self) -> bool {
         self.mode == JournalMode::Full
     }
 
     /// Appends the record `make` builds; `make` runs only when the journal is on.
+    #[inline]
     pub(crate) fn record(&self, make: impl FnOnce() -> Record) -> EntryId {
         if !self.enabled() {
             return EntryId(None);
@@ -250,6 +252,7 @@ impl Journal {
         EntryId(Some((n - 1) * CHUNK + last.len() - 1))
     }
 
+    #[inline]
     pub(crate) fn update(&self, id: EntryId, f: impl FnOnce(&mut Record)) {
         if let Some(i) = id.0
             && let Some(r) = self.chunks.lock().get_mut(i / CHUNK).and_then(|c| c.get_mut(i % CHUNK))

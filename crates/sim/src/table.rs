@@ -69,6 +69,7 @@ impl<T> Table<T> {
     }
 
     /// Runs `f` on the live entry `id`, under its shard's lock; `None` if `id` is stale.
+    #[inline]
     pub(crate) fn with<R>(&self, id: u64, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let (s, index, generation) = split(id);
         let mut shard = self.shards[s].lock();

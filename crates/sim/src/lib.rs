@@ -46,6 +46,8 @@ mod error;
 pub mod faults;
 mod function;
 pub mod journal;
+pub mod ntlm;
+pub mod spnego;
 mod table;
 pub mod world;
 

@@ -1,0 +1,302 @@
+//! The AV_PAIR list (MS-NLMP §2.2.2.1): `TargetInfo` in the CHALLENGE_MESSAGE and the
+//! `AvPairs` of an NTLMv2 client challenge.
+
+use std::fmt;
+
+use super::Error;
+
+/// `AvId`: the type of an AV_PAIR (MS-NLMP §2.2.2.1). Unknown values round-trip.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AvId(pub u16);
+
+#[allow(non_upper_case_globals)]
+impl AvId {
+    /// The end of the list.
+    pub const MsvAvEOL: Self = Self(0x0000);
+    /// The server's NetBIOS computer name.
+    pub const MsvAvNbComputerName: Self = Self(0x0001);
+    /// The server's NetBIOS domain name.
+    pub const MsvAvNbDomainName: Self = Self(0x0002);
+    /// The server's FQDN.
+    pub const MsvAvDnsComputerName: Self = Self(0x0003);
+    /// The FQDN of the domain.
+    pub const MsvAvDnsDomainName: Self = Self(0x0004);
+    /// The FQDN of the forest.
+    pub const MsvAvDnsTreeName: Self = Self(0x0005);
+    /// A 32-bit flags value (0x1: constrained; 0x2: a MIC is present; 0x4: untrusted SPN).
+    pub const MsvAvFlags: Self = Self(0x0006);
+    /// A FILETIME: the server's local time.
+    pub const MsvAvTimestamp: Self = Self(0x0007);
+    /// A Single_Host_Data structure.
+    pub const MsvAvSingleHost: Self = Self(0x0008);
+    /// The SPN of the target server.
+    pub const MsvAvTargetName: Self = Self(0x0009);
+    /// An MD5 hash of the channel bindings (gss_channel_bindings_struct).
+    pub const MsvAvChannelBindings: Self = Self(0x000a);
+
+    fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::MsvAvEOL => "MsvAvEOL",
+            Self::MsvAvNbComputerName => "MsvAvNbComputerName",
+            Self::MsvAvNbDomainName => "MsvAvNbDomainName",
+            Self::MsvAvDnsComputerName => "MsvAvDnsComputerName",
+            Self::MsvAvDnsDomainName => "MsvAvDnsDomainName",
+            Self::MsvAvDnsTreeName => "MsvAvDnsTreeName",
+            Self::MsvAvFlags => "MsvAvFlags",
+            Self::MsvAvTimestamp => "MsvAvTimestamp",
+            Self::MsvAvSingleHost => "MsvAvSingleHost",
+            Self::MsvAvTargetName => "MsvAvTargetName",
+            Self::MsvAvChannelBindings => "MsvAvChannelBindings",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Debug for AvId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "AvId({:#06x})", self.0),
+        }
+    }
+}
+
+impl fmt::Display for AvId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// `MsvAvFlags` bit 0x2: the AUTHENTICATE_MESSAGE carries a MIC.
+pub const MSV_AV_FLAG_MIC_PRESENT: u32 = 0x0000_0002;
+
+/// `Single_Host_Data` (MS-NLMP §2.2.2.2), the value of `MsvAvSingleHost`: exactly 48 bytes.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SingleHostData {
+    /// `Size`: the structure's length (48 in practice; kept as sent).
+    pub size: u32,
+    /// `Z4`: reserved, kept as sent.
+    pub z4: u32,
+    /// `CustomData`: platform-specific blob.
+    pub custom_data: [u8; 8],
+    /// `MachineID`: a random value identifying the machine.
+    pub machine_id: [u8; 32],
+}
+
+/// One AV_PAIR other than `MsvAvEOL` (which [`AvPairs`] writes and requires itself).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum AvPair {
+    /// `MsvAvNbComputerName`.
+    NbComputerName(String),
+    /// `MsvAvNbDomainName`.
+    NbDomainName(String),
+    /// `MsvAvDnsComputerName`.
+    DnsComputerName(String),
+    /// `MsvAvDnsDomainName`.
+    DnsDomainName(String),
+    /// `MsvAvDnsTreeName`.
+    DnsTreeName(String),
+    /// `MsvAvFlags`.
+    Flags(u32),
+    /// `MsvAvTimestamp`: a FILETIME (100 ns ticks since 1601-01-01 UTC).
+    Timestamp(u64),
+    /// `MsvAvSingleHost`.
+    SingleHost(SingleHostData),
+    /// `MsvAvTargetName`.
+    TargetName(String),
+    /// `MsvAvChannelBindings`: MD5 of the channel bindings.
+    ChannelBindings([u8; 16]),
+    /// Any other `AvId`, kept as sent.
+    Unknown {
+        /// The `AvId`.
+        id: AvId,
+        /// The value.
+        value: Vec<u8>,
+    },
+}
+
+impl AvPair {
+    /// The AV_PAIR's `AvId`.
+    pub fn id(&self) -> AvId {
+        match self {
+            Self::NbComputerName(_) => AvId::MsvAvNbComputerName,
+            Self::NbDomainName(_) => AvId::MsvAvNbDomainName,
+            Self::DnsComputerName(_) => AvId::MsvAvDnsComputerName,
+            Self::DnsDomainName(_) => AvId::MsvAvDnsDomainName,
+            Self::DnsTreeName(_) => AvId::MsvAvDnsTreeName,
+            Self::Flags(_) => AvId::MsvAvFlags,
+            Self::Timestamp(_) => AvId::MsvAvTimestamp,
+            Self::SingleHost(_) => AvId::MsvAvSingleHost,
+            Self::TargetName(_) => AvId::MsvAvTargetName,
+            Self::ChannelBindings(_) => AvId::MsvAvChannelBindings,
+            Self::Unknown { id, .. } => *id,
+        }
+    }
+
+    /// The encoded value (without the 4-byte AV_PAIR header).
+    fn value(&self) -> Vec<u8> {
+        match self {
+            Self::NbComputerName(s)
+            | Self::NbDomainName(s)
+            | Self::DnsComputerName(s)
+            | Self::DnsDomainName(s)
+            | Self::DnsTreeName(s)
+            | Self::TargetName(s) => utf16le(s),
+            Self::Flags(v) => v.to_le_bytes().to_vec(),
+            Self::Timestamp(v) => v.to_le_bytes().to_vec(),
+            Self::SingleHost(h) => {
+                let mut v = Vec::with_capacity(48);
+                v.extend_from_slice(&h.size.to_le_bytes());
+                v.extend_from_slice(&h.z4.to_le_bytes());
+                v.extend_from_slice(&h.custom_data);
+                v.extend_from_slice(&h.machine_id);
+                v
+            }
+            Self::ChannelBindings(h) => h.to_vec(),
+            Self::Unknown { value, .. } => value.clone(),
+        }
+    }
+
+    fn decode(id: AvId, value: &[u8]) -> Result<Self, Error> {
+        // `AvLen` came from a u16, so the value fits one.
+        let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+        let text = |make: fn(String) -> Self| -> Result<Self, Error> {
+            from_utf16le(value).map(make).ok_or(Error::BadAvPair { id, len, reason: "value is not UTF-16LE" })
+        };
+        let fixed = |reason| Error::BadAvPair { id, len, reason };
+        Ok(match id {
+            AvId::MsvAvNbComputerName => text(Self::NbComputerName)?,
+            AvId::MsvAvNbDomainName => text(Self::NbDomainName)?,
+            AvId::MsvAvDnsComputerName => text(Self::DnsComputerName)?,
+            AvId::MsvAvDnsDomainName => text(Self::DnsDomainName)?,
+            AvId::MsvAvDnsTreeName => text(Self::DnsTreeName)?,
+            AvId::MsvAvTargetName => text(Self::TargetName)?,
+            AvId::MsvAvFlags => {
+                Self::Flags(u32::from_le_bytes(value.try_into().map_err(|_| fixed("MsvAvFlags needs 4 bytes"))?))
+            }
+            AvId::MsvAvTimestamp => Self::Timestamp(u64::from_le_bytes(
+                value.try_into().map_err(|_| fixed("MsvAvTimestamp needs 8 bytes"))?,
+            )),
+            AvId::MsvAvChannelBindings => {
+                Self::ChannelBindings(value.try_into().map_err(|_| fixed("MsvAvChannelBindings needs 16 bytes"))?)
+            }
+            AvId::MsvAvSingleHost => {
+                let v: &[u8; 48] = value.try_into().map_err(|_| fixed("MsvAvSingleHost needs 48 bytes"))?;
+                let mut custom_data = [0; 8];
+                custom_data.copy_from_slice(&v[8..16]);
+                let mut machine_id = [0; 32];
+                machine_id.copy_from_slice(&v[16..48]);
+                Self::SingleHost(SingleHostData {
+                    size: u32::from_le_bytes([v[0], v[1], v[2], v[3]]),
+                    z4: u32::from_le_bytes([v[4], v[5], v[6], v[7]]),
+                    custom_data,
+                    machine_id,
+                })
+            }
+            AvId::MsvAvEOL => return Err(fixed("MsvAvEOL must have AvLen 0")),
+            id => Self::Unknown { id, value: value.to_vec() },
+        })
+    }
+}
+
+/// An AV_PAIR list: the pairs in order, `MsvAvEOL` implied at the end.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct AvPairs(pub Vec<AvPair>);
+
+impl AvPairs {
+    /// An empty list (encodes as just `MsvAvEOL`).
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The first pair with this `AvId`.
+    pub fn find(&self, id: AvId) -> Option<&AvPair> {
+        self.0.iter().find(|p| p.id() == id)
+    }
+
+    /// The `MsvAvTimestamp` value, if present.
+    pub fn timestamp(&self) -> Option<u64> {
+        self.0.iter().find_map(|p| match p {
+            AvPair::Timestamp(t) => Some(*t),
+            _ => None,
+        })
+    }
+
+    /// The `MsvAvFlags` value, if present.
+    pub fn flags(&self) -> Option<u32> {
+        self.0.iter().find_map(|p| match p {
+            AvPair::Flags(f) => Some(*f),
+            _ => None,
+        })
+    }
+
+    /// Encodes the list, ending with `MsvAvEOL`.
+    ///
+    /// A value longer than 65,535 bytes is cut to fit `AvLen` (no real pair comes near).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for pair in &self.0 {
+            let value = pair.value();
+            let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+            out.extend_from_slice(&pair.id().0.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(&value[..usize::from(len)]);
+        }
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out
+    }
+
+    /// Decodes a list that fills `bytes` exactly: nothing may follow `MsvAvEOL`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingAvEol`], [`Error::AvPairOutOfBounds`], [`Error::BadAvPair`],
+    /// [`Error::TrailingBytes`].
+    pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let (pairs, rest) = Self::decode_prefix(bytes)?;
+        if rest.is_empty() { Ok(pairs) } else { Err(Error::TrailingBytes { what: "MsvAvEOL", count: rest.len() }) }
+    }
+
+    /// Decodes a list at the start of `bytes` and returns what follows `MsvAvEOL` (an NTLMv2
+    /// client challenge ends with four zero bytes after its list).
+    ///
+    /// # Errors
+    ///
+    /// As [`AvPairs::decode`], less [`Error::TrailingBytes`].
+    pub fn decode_prefix(bytes: &[u8]) -> Result<(Self, &[u8]), Error> {
+        let mut pairs = Vec::new();
+        let mut rest = bytes;
+        loop {
+            let Some((header, after)) = rest.split_first_chunk::<4>() else {
+                return Err(Error::MissingAvEol);
+            };
+            let id = AvId(u16::from_le_bytes([header[0], header[1]]));
+            let len = u16::from_le_bytes([header[2], header[3]]);
+            let Some((value, after)) = after.split_at_checked(usize::from(len)) else {
+                return Err(Error::AvPairOutOfBounds { id, len, available: after.len() });
+            };
+            if id == AvId::MsvAvEOL {
+                if len != 0 {
+                    return Err(Error::BadAvPair { id, len, reason: "MsvAvEOL must have AvLen 0" });
+                }
+                return Ok((Self(pairs), after));
+            }
+            pairs.push(AvPair::decode(id, value)?);
+            rest = after;
+        }
+    }
+}
+
+/// UTF-16LE bytes of `s`.
+pub(crate) fn utf16le(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// `bytes` as UTF-16LE text, or `None` if the length is odd or a surrogate is unpaired.
+pub(crate) fn from_utf16le(bytes: &[u8]) -> Option<String> {
+    if !bytes.len().is_multiple_of(2) {
+        return None;
+    }
+    let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    String::from_utf16(&units).ok()
+}

@@ -1,0 +1,594 @@
+//! The NTLM computations of MS-NLMP §3.3 (responses) and §3.4 (keys, signing, sealing), over
+//! the RustCrypto primitives (MD4, MD5, HMAC-MD5, RC4, DES) and `crc32fast`.
+//!
+//! Everything here is a pure function of its inputs, except the RC4 handle ([`Rc4Handle`]) and
+//! [`SessionSecurity`], which keep the cipher state and sequence numbers between messages.
+//!
+//! # Windows
+//!
+//! MS-NLMP §3.3.1 (NTLM v1), §3.3.2 (NTLM v2), §3.4.3 (sealing), §3.4.4 (signatures),
+//! §3.4.5 (KXKEY, SIGNKEY, SEALKEY): <https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-nlmp/>
+
+use des::Des;
+use des::cipher::{BlockCipherEncrypt, KeyInit};
+use hmac::{Hmac, Mac};
+use md4::{Digest, Md4};
+use md5::Md5;
+use rc4::{Rc4, StreamCipher};
+
+use super::av_pairs::utf16le;
+use super::{Error, NegotiateFlags};
+
+/// MD4 of `data`.
+pub fn md4(data: &[u8]) -> [u8; 16] {
+    Md4::digest(data).into()
+}
+
+/// MD5 of the concatenation of `parts`.
+pub fn md5(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
+/// HMAC-MD5 with `key` of the concatenation of `parts`.
+pub fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+    // HMAC accepts keys of any length (longer ones are hashed), so this cannot fail.
+    let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// DES-ECB of one block with a 7-byte key, expanded to 8 bytes as MS-NLMP §6 describes (the
+/// low bit of each key byte is the ignored parity bit).
+pub fn des7(key: &[u8; 7], block: &[u8; 8]) -> [u8; 8] {
+    let k = key;
+    let expanded = [
+        k[0] & 0xfe,
+        (k[0] << 7) | (k[1] >> 1),
+        (k[1] << 6) | (k[2] >> 2),
+        (k[2] << 5) | (k[3] >> 3),
+        (k[3] << 4) | (k[4] >> 4),
+        (k[4] << 3) | (k[5] >> 5),
+        (k[5] << 2) | (k[6] >> 6),
+        k[6] << 1,
+    ];
+    // DES keys are exactly 8 bytes, as `expanded` is.
+    let cipher = Des::new_from_slice(&expanded).expect("an 8-byte DES key");
+    let mut b = des::cipher::Block::<Des>::from(*block);
+    cipher.encrypt_block(&mut b);
+    b.into()
+}
+
+/// `DESL(K, D)` (MS-NLMP §6): three DES encryptions of `data` under the 16-byte key split into
+/// 7 + 7 + 2 bytes (the last zero-padded).
+pub fn desl(key: &[u8; 16], data: &[u8; 8]) -> [u8; 24] {
+    let mut out = [0; 24];
+    out[0..8].copy_from_slice(&des7(&sub7(key, 0), data));
+    out[8..16].copy_from_slice(&des7(&sub7(key, 7), data));
+    let last = [key[14], key[15], 0, 0, 0, 0, 0];
+    out[16..24].copy_from_slice(&des7(&last, data));
+    out
+}
+
+/// Seven bytes of `key` from `at` (`at + 7 <= 16`).
+fn sub7(key: &[u8; 16], at: usize) -> [u8; 7] {
+    let mut k = [0; 7];
+    k.copy_from_slice(&key[at..at + 7]);
+    k
+}
+
+/// `NTOWFv1(Passwd)` = MD4(UNICODE(Passwd)) (MS-NLMP §3.3.1): the NT hash.
+pub fn ntowfv1(password: &str) -> [u8; 16] {
+    md4(&utf16le(password))
+}
+
+/// `LMOWFv1(Passwd)` (MS-NLMP §3.3.1): DES of `"KGS!@#$%"` under the two halves of the
+/// uppercased password, zero-padded to 14 bytes.
+///
+/// `None` if the password is longer than 14 characters (MS-NLMP: "the LMOWF v1 cannot be
+/// computed") or not ASCII: the OEM code page is not simulated **\[I\]**.
+pub fn lmowfv1(password: &str) -> Option<[u8; 16]> {
+    if !password.is_ascii() || password.len() > 14 {
+        return None;
+    }
+    let mut key = [0u8; 14];
+    key[..password.len()].copy_from_slice(password.to_ascii_uppercase().as_bytes());
+    const MAGIC: &[u8; 8] = b"KGS!@#$%";
+    let mut out = [0; 16];
+    let mut half = [0; 7];
+    half.copy_from_slice(&key[0..7]);
+    out[0..8].copy_from_slice(&des7(&half, MAGIC));
+    half.copy_from_slice(&key[7..14]);
+    out[8..16].copy_from_slice(&des7(&half, MAGIC));
+    Some(out)
+}
+
+/// `NTOWFv2(Passwd, User, UserDom)` = HMAC_MD5(MD4(UNICODE(Passwd)),
+/// UNICODE(ConcatenationOf(Uppercase(User), UserDom))) (MS-NLMP §3.3.2).
+///
+/// `Uppercase` is Rust's Unicode uppercase; Windows uses `RtlUpcaseUnicodeString` **\[I\]**.
+pub fn ntowfv2(password: &str, user: &str, domain: &str) -> [u8; 16] {
+    ntowfv2_from_nt_hash(&ntowfv1(password), user, domain)
+}
+
+/// `NTOWFv2` from the NT hash instead of the password.
+pub fn ntowfv2_from_nt_hash(nt_hash: &[u8; 16], user: &str, domain: &str) -> [u8; 16] {
+    let mut identity = user.to_uppercase();
+    identity.push_str(domain);
+    hmac_md5(nt_hash, &[&utf16le(&identity)])
+}
+
+/// `LMOWFv2`: the same function as [`ntowfv2`] (MS-NLMP §3.3.2).
+pub fn lmowfv2(password: &str, user: &str, domain: &str) -> [u8; 16] {
+    ntowfv2(password, user, domain)
+}
+
+/// The outputs of the NTLM v1 `ComputeResponse` (MS-NLMP §3.3.1).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Ntlmv1Responses {
+    /// `NtChallengeResponse` (an NTLM_RESPONSE).
+    pub nt_challenge_response: [u8; 24],
+    /// `LmChallengeResponse` (an LM_RESPONSE).
+    pub lm_challenge_response: [u8; 24],
+    /// `SessionBaseKey` = MD4(ResponseKeyNT).
+    pub session_base_key: [u8; 16],
+}
+
+/// NTLM v1 `ComputeResponse` (MS-NLMP §3.3.1).
+///
+/// With `NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY` in `flags` it is the "NTLM2 session
+/// response": `DESL(ResponseKeyNT, MD5(ServerChallenge ‖ ClientChallenge)[0..7])` and an LM
+/// response of `ClientChallenge ‖ Z(16)`. Otherwise `DESL(ResponseKeyNT, ServerChallenge)`, and
+/// the LM response is `DESL(ResponseKeyLM, ServerChallenge)`, or a copy of the NT response when
+/// `no_lm_response` (`NoLMResponseNTLMv1`) is set.
+pub fn ntlmv1_responses(
+    flags: NegotiateFlags,
+    response_key_nt: &[u8; 16],
+    response_key_lm: &[u8; 16],
+    server_challenge: &[u8; 8],
+    client_challenge: &[u8; 8],
+    no_lm_response: bool,
+) -> Ntlmv1Responses {
+    let (nt, lm) = if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY) {
+        let digest = md5(&[server_challenge, client_challenge]);
+        let mut challenge = [0; 8];
+        challenge.copy_from_slice(&digest[0..8]);
+        let mut lm = [0; 24];
+        lm[0..8].copy_from_slice(client_challenge);
+        (desl(response_key_nt, &challenge), lm)
+    } else {
+        let nt = desl(response_key_nt, server_challenge);
+        let lm = if no_lm_response { nt } else { desl(response_key_lm, server_challenge) };
+        (nt, lm)
+    };
+    Ntlmv1Responses { nt_challenge_response: nt, lm_challenge_response: lm, session_base_key: md4(response_key_nt) }
+}
+
+/// `KXKEY` for NTLM v1 without extended session security (MS-NLMP §3.4.5.1).
+///
+/// `NTLMSSP_NEGOTIATE_LM_KEY`: `DES(LMOWF[0..6], LmChallengeResponse[0..7]) ‖
+/// DES(LMOWF[7] ‖ 0xBDBDBDBDBDBD, LmChallengeResponse[0..7])`; else
+/// `NTLMSSP_REQUEST_NON_NT_SESSION_KEY`: `LMOWF[0..7] ‖ Z(8)`; else the session base key.
+pub fn kxkey_v1(
+    flags: NegotiateFlags,
+    session_base_key: &[u8; 16],
+    lmowf: &[u8; 16],
+    lm_challenge_response: &[u8; 24],
+) -> [u8; 16] {
+    let mut out = [0; 16];
+    if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_LM_KEY) {
+        let mut block = [0; 8];
+        block.copy_from_slice(&lm_challenge_response[0..8]);
+        let mut k1 = [0; 7];
+        k1.copy_from_slice(&lmowf[0..7]);
+        let k2 = [lmowf[7], 0xbd, 0xbd, 0xbd, 0xbd, 0xbd, 0xbd];
+        out[0..8].copy_from_slice(&des7(&k1, &block));
+        out[8..16].copy_from_slice(&des7(&k2, &block));
+    } else if flags.contains(NegotiateFlags::NTLMSSP_REQUEST_NON_NT_SESSION_KEY) {
+        out[0..8].copy_from_slice(&lmowf[0..8]);
+    } else {
+        out = *session_base_key;
+    }
+    out
+}
+
+/// `KXKEY` for NTLM v1 with extended session security (MS-NLMP §3.4.5.1):
+/// `HMAC_MD5(SessionBaseKey, ServerChallenge ‖ LmChallengeResponse[0..7])`.
+pub fn kxkey_v1_ess(
+    session_base_key: &[u8; 16],
+    server_challenge: &[u8; 8],
+    lm_challenge_response: &[u8; 24],
+) -> [u8; 16] {
+    hmac_md5(session_base_key, &[server_challenge, &lm_challenge_response[0..8]])
+}
+
+/// `KXKEY` for NTLM v2 (MS-NLMP §3.4.5.1): the session base key itself.
+pub fn kxkey_v2(session_base_key: &[u8; 16]) -> [u8; 16] {
+    *session_base_key
+}
+
+/// The outputs of the NTLM v2 `ComputeResponse` (MS-NLMP §3.3.2).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Ntlmv2Responses {
+    /// `NTProofStr` = HMAC_MD5(ResponseKeyNT, ServerChallenge ‖ temp).
+    pub nt_proof_str: [u8; 16],
+    /// `NtChallengeResponse` = NTProofStr ‖ temp (an NTLMv2_RESPONSE).
+    pub nt_challenge_response: Vec<u8>,
+    /// `LmChallengeResponse` = HMAC_MD5(ResponseKeyLM, ServerChallenge ‖ ClientChallenge) ‖
+    /// ClientChallenge (an LMv2_RESPONSE).
+    pub lm_challenge_response: [u8; 24],
+    /// `SessionBaseKey` = HMAC_MD5(ResponseKeyNT, NTProofStr).
+    pub session_base_key: [u8; 16],
+}
+
+/// `temp` of MS-NLMP §3.3.2, the NTLMv2_CLIENT_CHALLENGE: `0x01 0x01 Z(6) Time ClientChallenge
+/// Z(4) ServerName Z(4)`, where `server_name` is the encoded AV_PAIR list (with `MsvAvEOL`).
+pub fn ntlmv2_client_challenge(time: u64, client_challenge: &[u8; 8], server_name: &[u8]) -> Vec<u8> {
+    let mut temp = Vec::with_capacity(28 + server_name.len() + 4);
+    temp.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
+    temp.extend_from_slice(&time.to_le_bytes());
+    temp.extend_from_slice(client_challenge);
+    temp.extend_from_slice(&[0; 4]);
+    temp.extend_from_slice(server_name);
+    temp.extend_from_slice(&[0; 4]);
+    temp
+}
+
+/// NTLM v2 `ComputeResponse` (MS-NLMP §3.3.2). `server_name` is the encoded AV_PAIR list the
+/// client puts in its NTLMv2_CLIENT_CHALLENGE; `time` is a FILETIME.
+pub fn ntlmv2_responses(
+    response_key_nt: &[u8; 16],
+    response_key_lm: &[u8; 16],
+    server_challenge: &[u8; 8],
+    client_challenge: &[u8; 8],
+    time: u64,
+    server_name: &[u8],
+) -> Ntlmv2Responses {
+    let temp = ntlmv2_client_challenge(time, client_challenge, server_name);
+    let nt_proof_str = hmac_md5(response_key_nt, &[server_challenge, &temp]);
+    let mut nt_challenge_response = nt_proof_str.to_vec();
+    nt_challenge_response.extend_from_slice(&temp);
+    let mut lm_challenge_response = [0; 24];
+    lm_challenge_response[0..16].copy_from_slice(&hmac_md5(response_key_lm, &[server_challenge, client_challenge]));
+    lm_challenge_response[16..24].copy_from_slice(client_challenge);
+    Ntlmv2Responses {
+        nt_proof_str,
+        nt_challenge_response,
+        lm_challenge_response,
+        session_base_key: hmac_md5(response_key_nt, &[&nt_proof_str]),
+    }
+}
+
+/// `RC4K(K, D)`: RC4 of `data` under a fresh key `key` (MS-NLMP §6). With the key exchange key
+/// and the exported session key it is the `EncryptedRandomSessionKey` (and, being RC4, its
+/// own inverse).
+pub fn rc4k(key: &[u8; 16], data: &[u8; 16]) -> [u8; 16] {
+    let mut out = *data;
+    Rc4Handle::new(key).apply(&mut out);
+    out
+}
+
+/// Which side computes a key or signs a message: the client (initiator) or the server.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// The client (initiator).
+    Client,
+    /// The server (acceptor).
+    Server,
+}
+
+impl Mode {
+    fn other(self) -> Self {
+        match self {
+            Self::Client => Self::Server,
+            Self::Server => Self::Client,
+        }
+    }
+}
+
+const CLIENT_SIGN: &[u8] = b"session key to client-to-server signing key magic constant\0";
+const SERVER_SIGN: &[u8] = b"session key to server-to-client signing key magic constant\0";
+const CLIENT_SEAL: &[u8] = b"session key to client-to-server sealing key magic constant\0";
+const SERVER_SEAL: &[u8] = b"session key to server-to-client sealing key magic constant\0";
+
+/// `SIGNKEY(NegFlg, ExportedSessionKey, Mode)` (MS-NLMP §3.4.5.2): the signing key of the side
+/// `mode`, or `None` without extended session security (NTLM v1 signs with the sealing RC4
+/// handle only).
+pub fn signkey(flags: NegotiateFlags, exported_session_key: &[u8; 16], mode: Mode) -> Option<[u8; 16]> {
+    flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY).then(|| {
+        let magic = match mode {
+            Mode::Client => CLIENT_SIGN,
+            Mode::Server => SERVER_SIGN,
+        };
+        md5(&[exported_session_key, magic])
+    })
+}
+
+/// A sealing key: 16 bytes, or 8 for the weakened NTLM v1 keys of `NTLMSSP_NEGOTIATE_LM_KEY`
+/// and `NTLMSSP_NEGOTIATE_DATAGRAM`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SealKey {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl SealKey {
+    /// The key bytes (8 or 16).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// `SEALKEY(NegFlg, ExportedSessionKey, Mode)` (MS-NLMP §3.4.5.3), with its key weakening:
+///
+/// * extended session security: MD5 of the first 16 (`NTLMSSP_NEGOTIATE_128`), 7
+///   (`NTLMSSP_NEGOTIATE_56`) or 5 bytes of the key and the side's magic constant;
+/// * else `NTLMSSP_NEGOTIATE_LM_KEY` or `NTLMSSP_NEGOTIATE_DATAGRAM`: the first 7 bytes and
+///   `0xA0` (56-bit), or the first 5 and `0xE5 0x38 0xB0` (40-bit);
+/// * else the exported session key itself.
+pub fn sealkey(flags: NegotiateFlags, exported_session_key: &[u8; 16], mode: Mode) -> SealKey {
+    let k = exported_session_key;
+    if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY) {
+        let used: &[u8] = if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_128) {
+            k
+        } else if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_56) {
+            &k[0..7]
+        } else {
+            &k[0..5]
+        };
+        let magic = match mode {
+            Mode::Client => CLIENT_SEAL,
+            Mode::Server => SERVER_SEAL,
+        };
+        SealKey { bytes: md5(&[used, magic]), len: 16 }
+    } else if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_LM_KEY)
+        || flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_DATAGRAM)
+    {
+        let mut bytes = [0; 16];
+        if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_56) {
+            bytes[0..7].copy_from_slice(&k[0..7]);
+            bytes[7] = 0xa0;
+        } else {
+            bytes[0..5].copy_from_slice(&k[0..5]);
+            bytes[5..8].copy_from_slice(&[0xe5, 0x38, 0xb0]);
+        }
+        SealKey { bytes, len: 8 }
+    } else {
+        SealKey { bytes: *k, len: 16 }
+    }
+}
+
+/// An RC4 cipher state (`RC4Init` / `RC4` of MS-NLMP §6): the keystream continues across calls.
+pub struct Rc4Handle(Rc4);
+
+impl Rc4Handle {
+    /// `RC4Init(key)`.
+    pub fn new(key: &[u8; 16]) -> Self {
+        Self::from_seal_key(&SealKey { bytes: *key, len: 16 })
+    }
+
+    /// `RC4Init(SealKey)`.
+    pub fn from_seal_key(key: &SealKey) -> Self {
+        // A SealKey is 8 or 16 bytes; RC4 takes keys of 1 to 256 bytes.
+        Self(Rc4::new_from_slice(key.as_bytes()).expect("RC4 takes 1..=256-byte keys"))
+    }
+
+    /// Encrypts (or decrypts) `data` in place, continuing the keystream.
+    pub fn apply(&mut self, data: &mut [u8]) {
+        self.0.apply_keystream(data);
+    }
+}
+
+impl std::fmt::Debug for Rc4Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rc4Handle(..)")
+    }
+}
+
+/// An `NTLMSSP_MESSAGE_SIGNATURE` (MS-NLMP §2.2.2.9).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MessageSignature {
+    /// Without extended session security (§2.2.2.9.1): RC4-encrypted CRC32 and SeqNum.
+    V1 {
+        /// `RandomPad` as sent (zero: §3.4.4.1 ends by setting it to 0).
+        random_pad: [u8; 4],
+        /// `Checksum`: RC4(Handle, CRC32(Message)).
+        checksum: [u8; 4],
+        /// `SeqNum`: RC4(Handle, 0) XOR SeqNum.
+        seq_num: [u8; 4],
+    },
+    /// With extended session security (§2.2.2.9.2): HMAC-MD5 checksum and plain SeqNum.
+    Ess {
+        /// `Checksum`: the first 8 bytes of the HMAC-MD5, RC4-encrypted under key exchange.
+        checksum: [u8; 8],
+        /// `SeqNum`.
+        seq_num: u32,
+    },
+}
+
+impl MessageSignature {
+    /// The 16 bytes on the wire (`Version` = 1 first).
+    pub fn to_bytes(&self) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[0..4].copy_from_slice(&1u32.to_le_bytes());
+        match self {
+            Self::V1 { random_pad, checksum, seq_num } => {
+                out[4..8].copy_from_slice(random_pad);
+                out[8..12].copy_from_slice(checksum);
+                out[12..16].copy_from_slice(seq_num);
+            }
+            Self::Ess { checksum, seq_num } => {
+                out[4..12].copy_from_slice(checksum);
+                out[12..16].copy_from_slice(&seq_num.to_le_bytes());
+            }
+        }
+        out
+    }
+}
+
+/// Every intermediate value of the NTLM v1 `MAC` (MS-NLMP §3.4.4.1), as the §4.2.2.4 example
+/// lists them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct MacV1Trace {
+    /// CRC32(Message), little-endian.
+    pub crc32: [u8; 4],
+    /// RC4(Handle, RandomPad).
+    pub random_pad: [u8; 4],
+    /// RC4(Handle, CRC32(Message)).
+    pub checksum: [u8; 4],
+    /// RC4(Handle, 0x00000000) XOR SeqNum.
+    pub seq_num: [u8; 4],
+}
+
+impl MacV1Trace {
+    /// The signature as §4.2.2.4 "Assembled Signature" shows it, with the encrypted RandomPad.
+    pub fn assembled(&self) -> [u8; 16] {
+        MessageSignature::V1 { random_pad: self.random_pad, checksum: self.checksum, seq_num: self.seq_num }.to_bytes()
+    }
+
+    /// The signature as sent: §3.4.4.1 ends with "Set RandomPad to 0".
+    pub fn signature(&self) -> MessageSignature {
+        MessageSignature::V1 { random_pad: [0; 4], checksum: self.checksum, seq_num: self.seq_num }
+    }
+}
+
+/// NTLM v1 `MAC(Handle, SigningKey, SeqNum, Message)` without extended session security
+/// (MS-NLMP §3.4.4.1), connection-oriented, with a RandomPad of zero.
+pub fn mac_v1(handle: &mut Rc4Handle, seq_num: u32, message: &[u8]) -> MacV1Trace {
+    let crc32 = crc32fast::hash(message).to_le_bytes();
+    let mut random_pad = [0; 4];
+    handle.apply(&mut random_pad);
+    let mut checksum = crc32;
+    handle.apply(&mut checksum);
+    let mut seq = [0; 4];
+    handle.apply(&mut seq);
+    let seq_num = (u32::from_le_bytes(seq) ^ seq_num).to_le_bytes();
+    MacV1Trace { crc32, random_pad, checksum, seq_num }
+}
+
+/// `MAC` with extended session security (MS-NLMP §3.4.4.2): the first 8 bytes of
+/// HMAC_MD5(SigningKey, SeqNum ‖ Message), RC4-encrypted with `handle` when
+/// `NTLMSSP_NEGOTIATE_KEY_EXCH` is in `flags`.
+pub fn mac_ess(
+    flags: NegotiateFlags,
+    handle: &mut Rc4Handle,
+    signing_key: &[u8; 16],
+    seq_num: u32,
+    message: &[u8],
+) -> MessageSignature {
+    let digest = hmac_md5(signing_key, &[&seq_num.to_le_bytes(), message]);
+    let mut checksum = [0; 8];
+    checksum.copy_from_slice(&digest[0..8]);
+    if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_KEY_EXCH) {
+        handle.apply(&mut checksum);
+    }
+    MessageSignature::Ess { checksum, seq_num }
+}
+
+/// One direction of a session: its RC4 handle, its signing key and its next sequence number.
+#[derive(Debug)]
+struct Direction {
+    handle: Rc4Handle,
+    signing_key: Option<[u8; 16]>,
+    seq_num: u32,
+}
+
+impl Direction {
+    fn new(flags: NegotiateFlags, exported_session_key: &[u8; 16], mode: Mode) -> Self {
+        Self {
+            handle: Rc4Handle::from_seal_key(&sealkey(flags, exported_session_key, mode)),
+            signing_key: signkey(flags, exported_session_key, mode),
+            seq_num: 0,
+        }
+    }
+
+    fn mac(&mut self, flags: NegotiateFlags, message: &[u8]) -> MessageSignature {
+        let seq_num = self.seq_num;
+        self.seq_num = self.seq_num.wrapping_add(1);
+        match &self.signing_key {
+            Some(key) => mac_ess(flags, &mut self.handle, key, seq_num, message),
+            None => mac_v1(&mut self.handle, seq_num, message).signature(),
+        }
+    }
+}
+
+/// Connection-oriented message integrity and confidentiality (MS-NLMP §3.4.2 to §3.4.4) for
+/// one side: the outbound direction signs and seals with this side's keys, the inbound one
+/// verifies and unseals with the peer's. Sequence numbers start at 0 and go up by one per
+/// message in each direction.
+///
+/// # Windows
+///
+/// Without extended session security both directions have the same key (SEALKEY does not
+/// depend on the side) but, as MS-NLMP §3.1.5.1.2 describes, separate RC4 handles **\[D\]**.
+#[derive(Debug)]
+pub struct SessionSecurity {
+    flags: NegotiateFlags,
+    outbound: Direction,
+    inbound: Direction,
+}
+
+impl SessionSecurity {
+    /// The session of side `mode` with the negotiated `flags` and the exported session key.
+    pub fn new(flags: NegotiateFlags, exported_session_key: &[u8; 16], mode: Mode) -> Self {
+        Self {
+            flags,
+            outbound: Direction::new(flags, exported_session_key, mode),
+            inbound: Direction::new(flags, exported_session_key, mode.other()),
+        }
+    }
+
+    /// The next outbound and inbound sequence numbers.
+    pub fn sequence_numbers(&self) -> (u32, u32) {
+        (self.outbound.seq_num, self.inbound.seq_num)
+    }
+
+    /// `GSS_GetMICEx`: the signature of `message` (MS-NLMP §3.4.4).
+    pub fn sign(&mut self, message: &[u8]) -> [u8; 16] {
+        self.outbound.mac(self.flags, message).to_bytes()
+    }
+
+    /// `GSS_VerifyMICEx`: checks the peer's signature of `message`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadMessageSignature`] if `signature` is not 16 bytes with `Version` 1;
+    /// [`Error::SignatureMismatch`] if it does not match. The inbound sequence number moves on
+    /// either way.
+    pub fn verify(&mut self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        let expected = self.inbound.mac(self.flags, message).to_bytes();
+        compare(&expected, signature, self.inbound.signing_key.is_none())
+    }
+
+    /// `GSS_WrapEx`: encrypts `message` in place and returns its signature (MS-NLMP §3.4.3).
+    pub fn seal(&mut self, message: &mut [u8]) -> [u8; 16] {
+        let plain = message.to_vec();
+        self.outbound.handle.apply(message);
+        self.outbound.mac(self.flags, &plain).to_bytes()
+    }
+
+    /// `GSS_UnwrapEx`: decrypts the peer's `message` in place and checks its signature.
+    ///
+    /// # Errors
+    ///
+    /// As [`SessionSecurity::verify`]; the message is decrypted either way.
+    pub fn unseal(&mut self, message: &mut [u8], signature: &[u8]) -> Result<(), Error> {
+        self.inbound.handle.apply(message);
+        self.verify(message, signature)
+    }
+}
+
+/// Compares a computed signature with a received one; NTLM v1 ignores the `RandomPad`.
+fn compare(expected: &[u8; 16], received: &[u8], v1: bool) -> Result<(), Error> {
+    let received: &[u8; 16] = received.try_into().map_err(|_| Error::BadMessageSignature)?;
+    if received[0..4] != expected[0..4] {
+        return Err(Error::BadMessageSignature);
+    }
+    let from = if v1 { 8 } else { 4 };
+    if received[from..] == expected[from..] { Ok(()) } else { Err(Error::SignatureMismatch) }
+}

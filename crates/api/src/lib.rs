@@ -17,6 +17,8 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod buffer;
+mod flags;
 mod handle;
 mod identity;
 mod package;
@@ -27,6 +29,8 @@ pub use backend::{
     AcquireCredentials, AuthData, Backend, Charset, Credentials, CredentialsAttribute, CredentialsAttributeValue,
     DriverControl, GetKeyCallback, GetKeyFn, NotifyCallback, Out,
 };
+pub use buffer::{SecBuffer, SecBufferDesc, SecBufferType};
+pub use flags::{AscReq, AscRet, IscReq, IscRet, data_rep};
 pub use handle::{AsyncContextHandle, CredHandle, CtxtHandle, SecHandle};
 pub use identity::{
     AuthIdentity, DecodedIdentity, IdentityError, IdentityField, SEC_WINNT_AUTH_IDENTITY_ANSI,

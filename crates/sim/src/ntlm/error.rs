@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::NegotiateFlags;
 use super::av_pairs::AvId;
 use super::messages::MessageType;
 
@@ -93,6 +94,13 @@ pub enum Error {
         /// Its length.
         len: usize,
     },
+    /// The peer's negotiate flags leave no usable choice (handshake only).
+    UnacceptableFlags {
+        /// The peer's flags.
+        flags: NegotiateFlags,
+        /// What is missing.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -122,6 +130,7 @@ impl fmt::Display for Error {
             Self::SignatureMismatch => f.write_str("message signature does not match"),
             Self::BadMessageSignature => f.write_str("malformed NTLMSSP_MESSAGE_SIGNATURE"),
             Self::FieldTooLong { field, len } => write!(f, "{field} is {len} bytes, more than 65535"),
+            Self::UnacceptableFlags { flags, reason } => write!(f, "unacceptable flags {flags}: {reason}"),
         }
     }
 }

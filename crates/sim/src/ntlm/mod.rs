@@ -21,6 +21,7 @@
 //! * [`av_pairs`]: the AV_PAIR list carried in `TargetInfo` and in NTLMv2 responses.
 //! * [`flags`]: the `NTLMSSP_NEGOTIATE_*` flags, spelled as MS-NLMP spells them.
 //! * [`crypto`]: the one-way functions, responses, key derivation, signing and sealing.
+//! * [`context`]: the client and server handshakes (state machines over the above).
 //!
 //! Decoding never panics on any input (a proptest feeds random and mutated bytes to every
 //! decoder); failures are an [`Error`]. Every MS-NLMP §4.2 test vector is checked byte for byte
@@ -35,6 +36,7 @@
 //! §4.2 sample messages show **\[I\]**.
 
 pub mod av_pairs;
+pub mod context;
 pub mod crypto;
 mod error;
 pub mod flags;

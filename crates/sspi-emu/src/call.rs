@@ -29,7 +29,9 @@ impl Signal {
 ///
 /// Queue one call on [`AsyncCall::ctx`], then [`wait`](AsyncCall::wait) or `.await` the call:
 /// both yield the final status read with `SspiGetAsyncCallStatus` after the callback fired.
-/// Use [`AsyncCall::reinit`] to queue another call on the same context.
+/// Use [`AsyncCall::reinit`] to queue another call on the same context. Dropping it frees the
+/// context: drop it only once its call has completed, or the simulator reports
+/// `FreeWhilePending` (and defers the free until the call completes).
 pub struct AsyncCall<'a> {
     backend: &'a dyn Backend,
     ctx: AsyncContextHandle,

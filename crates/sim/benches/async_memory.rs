@@ -126,7 +126,7 @@ fn main() {
     println!("memory per async context, {CONTEXTS} contexts (budget: {BUDGET} B per idle context)");
     println!("async_context_slot_bytes() = {} B (one table slot)", async_context_slot_bytes());
     println!(
-        "size_of::<JournalEntry>() = {} B (one journal entry, before its strings)",
+        "size_of::<JournalEntry>() = {} B (the read-back form; stored records are smaller, see the full rows)",
         std::mem::size_of::<JournalEntry>()
     );
     println!(

@@ -28,7 +28,7 @@ use crossbeam_channel::{Receiver, Sender};
 use sspi_emu_api::{AcquireCredentials, AsyncContextHandle, Backend, CredHandle, NtStatus, Out, SecStatus};
 use sspi_emu_sim::{DriverKind, JournalMode, Simulator};
 
-use common::{JOURNAL_MODES, estimate_ns, ntlm_outbound, sim, wait_until};
+use common::{JOURNAL_MODES, contexts_with_callback, estimate_ns, ntlm_outbound, sim, wait_until};
 
 /// Calls kept in flight.
 const IN_FLIGHT: usize = 1_000;
@@ -77,17 +77,7 @@ impl ChannelPool {
         let callback: sspi_emu_api::NotifyCallback = Arc::new(move |_, index| {
             let _ = tx.send(index);
         });
-        let ctxs: Vec<AsyncContextHandle> = (0..IN_FLIGHT)
-            .map(|i| {
-                let ctx = sim.sspi_create_async_context();
-                assert!(!ctx.is_null());
-                assert_eq!(
-                    sim.sspi_set_async_notify_callback(ctx, Some(Arc::clone(&callback)), i),
-                    SecStatus::SEC_E_OK
-                );
-                ctx
-            })
-            .collect();
+        let ctxs: Vec<AsyncContextHandle> = contexts_with_callback(&sim, IN_FLIGHT, &callback);
         let creds = (0..IN_FLIGHT).map(|_| Out::new(CredHandle::default())).collect();
         Self { sim, ctxs, creds, done, args: ntlm_outbound() }
     }
@@ -159,17 +149,7 @@ impl CallbackPool {
                 let _ = s.all_done.send(());
             }
         });
-        let ctxs = (0..IN_FLIGHT)
-            .map(|i| {
-                let ctx = sim.sspi_create_async_context();
-                assert!(!ctx.is_null());
-                assert_eq!(
-                    sim.sspi_set_async_notify_callback(ctx, Some(Arc::clone(&callback)), i),
-                    SecStatus::SEC_E_OK
-                );
-                ctx
-            })
-            .collect();
+        let ctxs = contexts_with_callback(&sim, IN_FLIGHT, &callback);
         Self { sim, ctxs, shared, all_done }
     }
 

@@ -1,6 +1,6 @@
 //! Helpers shared by the sim benches (included with `mod common;`).
 
-use sspi_emu_api::{AcquireCredentials, CredentialUse};
+use sspi_emu_api::{AcquireCredentials, AsyncContextHandle, Backend, CredentialUse, NotifyCallback, SecStatus};
 use sspi_emu_sim::{DriverKind, JournalMode, Simulator};
 
 /// Both journal modes, with the label used in benchmark ids.
@@ -17,6 +17,22 @@ pub(crate) fn sim(driver: DriverKind, journal: JournalMode) -> Simulator {
 /// the default world and touches no authority.
 pub(crate) fn ntlm_outbound() -> AcquireCredentials {
     AcquireCredentials::new("NTLM", CredentialUse::OUTBOUND)
+}
+
+/// `n` fresh async contexts sharing `callback`, each with its index as `CallbackData`.
+#[allow(dead_code)] // not every bench keeps many contexts
+pub(crate) fn contexts_with_callback(sim: &Simulator, n: usize, callback: &NotifyCallback) -> Vec<AsyncContextHandle> {
+    (0..n)
+        .map(|i| {
+            let ctx = sim.sspi_create_async_context();
+            assert!(!ctx.is_null());
+            assert_eq!(
+                sim.sspi_set_async_notify_callback(ctx, Some(std::sync::Arc::clone(callback)), i),
+                SecStatus::SEC_E_OK
+            );
+            ctx
+        })
+        .collect()
 }
 
 /// Waits until `cond` holds: spins first (a completion usually lands within microseconds), then

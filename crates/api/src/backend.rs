@@ -11,8 +11,9 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::{
-    AsyncContextHandle, AuthIdentity, CredHandle, CredentialUse, Luid, NtStatus, SecPkgInfo, SecStatus, SecString,
-    TimeStamp,
+    AcceptSecurityContext, AscOutputs, AsyncContextHandle, AuthIdentity, ContextAttribute, ContextAttributeValue,
+    CredHandle, CredentialUse, CtxtHandle, InitializeSecurityContext, IscOutputs, Luid, NtStatus, SecBufferDesc,
+    SecPkgInfo, SecStatus, SecString, TimeStamp,
 };
 
 /// An output parameter that the callee writes at completion: the Rust form of a caller's
@@ -28,26 +29,38 @@ impl<T> Clone for Out<T> {
     }
 }
 
-impl<T: Copy> Out<T> {
+impl<T> Out<T> {
     /// A slot holding `initial` (what the caller's variable held before the call).
     pub fn new(initial: T) -> Self {
         Self(Arc::new(Mutex::new(initial)))
-    }
-
-    /// The slot's current value.
-    pub fn get(&self) -> T {
-        *self.0.lock()
     }
 
     /// Writes the slot.
     pub fn set(&self, value: T) {
         *self.0.lock() = value;
     }
+
+    /// Runs `f` on the slot's value.
+    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.0.lock())
+    }
+
+    /// Runs `f` on the slot's value, mutably (an in/out parameter such as `pOutput`).
+    pub fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.0.lock())
+    }
 }
 
-impl<T: Copy + fmt::Debug> fmt::Debug for Out<T> {
+impl<T: Clone> Out<T> {
+    /// The slot's current value (a copy).
+    pub fn get(&self) -> T {
+        self.0.lock().clone()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Out<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Out({:?})", self.get())
+        write!(f, "Out({:?})", &*self.0.lock())
     }
 }
 
@@ -288,6 +301,95 @@ pub trait Backend: Send + Sync {
 
     /// `SspiFreeCredentialsHandleAsync`.
     fn sspi_free_credentials_handle_async(&self, ctx: AsyncContextHandle, credential: CredHandle) -> SecStatus;
+
+    /// `InitializeSecurityContext` (A or W by [`InitializeSecurityContext::charset`]): one client
+    /// leg. The outputs in `out` are written when the call succeeds (`SEC_I_CONTINUE_NEEDED`,
+    /// `SEC_E_OK`); on failure they are left as they were.
+    ///
+    /// # Windows
+    /// <https://learn.microsoft.com/windows/win32/secauthn/initializesecuritycontext--ntlm>
+    fn initialize_security_context(&self, args: InitializeSecurityContext, out: &IscOutputs) -> SecStatus;
+
+    /// `AcceptSecurityContext`: one server leg; outputs as for
+    /// [`Backend::initialize_security_context`].
+    ///
+    /// # Windows
+    /// <https://learn.microsoft.com/windows/win32/secauthn/acceptsecuritycontext--ntlm>
+    fn accept_security_context(&self, args: AcceptSecurityContext, out: &AscOutputs) -> SecStatus;
+
+    /// `CompleteAuthToken`.
+    fn complete_auth_token(&self, context: CtxtHandle, token: &SecBufferDesc) -> SecStatus;
+
+    /// `DeleteSecurityContext`: `SEC_E_OK` also for a handle already deleted \[D\];
+    /// `SEC_E_INVALID_HANDLE` for one never issued.
+    fn delete_security_context(&self, context: CtxtHandle) -> SecStatus;
+
+    /// `QueryContextAttributes` (W).
+    ///
+    /// # Errors
+    /// `SEC_E_INVALID_HANDLE`, `SEC_E_UNSUPPORTED_FUNCTION`.
+    fn query_context_attributes(
+        &self,
+        context: CtxtHandle,
+        attribute: ContextAttribute,
+    ) -> Result<ContextAttributeValue, SecStatus>;
+
+    /// `ImpersonateSecurityContext`: the calling thread takes the client's identity.
+    fn impersonate_security_context(&self, context: CtxtHandle) -> SecStatus;
+
+    /// `RevertSecurityContext`: the calling thread takes back its own identity.
+    fn revert_security_context(&self, context: CtxtHandle) -> SecStatus;
+
+    /// `MakeSignature`: writes the signature into the message's `SECBUFFER_TOKEN`.
+    fn make_signature(&self, context: CtxtHandle, qop: u32, message: &mut SecBufferDesc, sequence: u32) -> SecStatus;
+
+    /// `VerifySignature`: `Some(*pfQOP)` when the package writes `pfQOP` (NTLM never does).
+    ///
+    /// # Errors
+    /// `SEC_E_MESSAGE_ALTERED`, `SEC_E_OUT_OF_SEQUENCE`, `SEC_E_INVALID_HANDLE`, `SEC_E_INVALID_TOKEN`.
+    fn verify_signature(
+        &self,
+        context: CtxtHandle,
+        message: &mut SecBufferDesc,
+        sequence: u32,
+    ) -> Result<Option<u32>, SecStatus>;
+
+    /// `EncryptMessage`: encrypts the `SECBUFFER_DATA` buffers in place and writes the
+    /// signature into the `SECBUFFER_TOKEN`.
+    fn encrypt_message(&self, context: CtxtHandle, qop: u32, message: &mut SecBufferDesc, sequence: u32) -> SecStatus;
+
+    /// `DecryptMessage`: decrypts in place and checks the signature; `pfQOP` as for
+    /// [`Backend::verify_signature`].
+    ///
+    /// # Errors
+    /// As [`Backend::verify_signature`].
+    fn decrypt_message(
+        &self,
+        context: CtxtHandle,
+        message: &mut SecBufferDesc,
+        sequence: u32,
+    ) -> Result<Option<u32>, SecStatus>;
+
+    /// `SspiInitializeSecurityContextAsyncA/W`: queues a client leg; `out` is written at
+    /// completion.
+    fn sspi_initialize_security_context_async(
+        &self,
+        ctx: AsyncContextHandle,
+        args: InitializeSecurityContext,
+        out: &IscOutputs,
+    ) -> SecStatus;
+
+    /// `SspiAcceptSecurityContextAsync`: queues a server leg.
+    fn sspi_accept_security_context_async(
+        &self,
+        ctx: AsyncContextHandle,
+        args: AcceptSecurityContext,
+        out: &AscOutputs,
+    ) -> SecStatus;
+
+    /// `SspiDeleteSecurityContextAsync`: the only async call documented to work without a
+    /// callback.
+    fn sspi_delete_security_context_async(&self, ctx: AsyncContextHandle, context: CtxtHandle) -> SecStatus;
 
     /// The driver, when a test may hold calls in flight and complete them at will.
     fn driver(&self) -> Option<&dyn DriverControl> {

@@ -18,6 +18,7 @@
 
 mod backend;
 mod buffer;
+mod context;
 mod flags;
 mod handle;
 mod identity;
@@ -30,6 +31,10 @@ pub use backend::{
     DriverControl, GetKeyCallback, GetKeyFn, NotifyCallback, Out,
 };
 pub use buffer::{SecBuffer, SecBufferDesc, SecBufferType};
+pub use context::{
+    AcceptSecurityContext, AscOutputs, ContextAttribute, ContextAttributeValue, ContextFlags, ContextOutputs,
+    ContextSizes, InitializeSecurityContext, IscOutputs, NegotiationState, SECQOP_WRAP_NO_ENCRYPT,
+};
 pub use flags::{AscReq, AscRet, IscReq, IscRet, data_rep};
 pub use handle::{AsyncContextHandle, CredHandle, CtxtHandle, SecHandle};
 pub use identity::{

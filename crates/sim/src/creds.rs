@@ -1,5 +1,6 @@
 //! `AcquireCredentialsHandle` against the world, and the credential table.
 
+use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
 use sspi_emu_api::{
@@ -8,25 +9,22 @@ use sspi_emu_api::{
 
 use crate::engine::Core;
 use crate::error::Error;
-use crate::world::{AuthorityKind, Expiry, Secret};
+use crate::world::{AuthorityKind, Secret};
 
 /// A credential held by the simulated LSA.
 #[derive(Debug)]
 pub(crate) struct Credential {
     pub(crate) package: usize,
-    #[allow(dead_code)] // read by the context calls (issue 3)
     pub(crate) credential_use: CredentialUse,
     /// `SECPKG_CRED_ATTR_NAMES`: `DOMAIN\user`.
     pub(crate) user_name: String,
-    #[allow(dead_code)] // read by the context calls (issue 3)
+    #[allow(dead_code)] // the session the credential belongs to; read by Kerberos (not simulated yet)
     pub(crate) session: Luid,
-    #[allow(dead_code)] // read by the context calls (issue 3)
     pub(crate) secret: CredSecret,
 }
 
 /// Where a credential's secret comes from.
 #[derive(Debug)]
-#[allow(dead_code)] // read by the context calls (issue 3)
 pub(crate) enum CredSecret {
     /// The logon session's own secret (its principal's).
     Session(usize),
@@ -62,11 +60,12 @@ impl Core {
             return Err(Error::BadCredentialUse(usage.0));
         }
         // The caller's session was checked when the world loaded.
-        let caller_session = world.session(caller).ok_or(Error::NoSuchLogonSession(caller))?;
+        // The caller's session: the world's, or (while impersonating) a network logon.
+        let caller_session = self.session(caller).ok_or(Error::NoSuchLogonSession(caller))?;
         let tcb = caller_session.has_privilege("SeTcbPrivilege");
         let mut target = caller_session;
         if let Some(luid) = args.logon_id {
-            let session = world.session(luid).ok_or(Error::NoSuchLogonSession(luid))?;
+            let session = self.session(luid).ok_or(Error::NoSuchLogonSession(luid))?;
             if session.luid != caller && !tcb {
                 return Err(Error::NotOwner { caller, target: luid });
             }
@@ -88,7 +87,7 @@ impl Core {
             && let Some(p) = &principal_name
         {
             let index = world.principal_index(p).ok_or_else(|| Error::UnknownPrincipal(p.clone()))?;
-            if world.principals[target.principal].is_named(p) {
+            if world.principals.get(target.principal).is_some_and(|t| t.is_named(p)) {
                 // The target session's own principal.
             } else {
                 let session = world
@@ -99,23 +98,23 @@ impl Core {
                 if session.luid != caller && !tcb {
                     return Err(Error::NotOwner { caller, target: session.luid });
                 }
-                target = session;
+                target = Cow::Borrowed(session);
             }
         }
-        let target_principal = &world.principals[target.principal];
+        let target_principal = world.principals.get(target.principal);
         let (user_name, mut secret) = match explicit {
             Some(id) => {
                 let user_name =
                     if id.domain.is_empty() { id.user.clone() } else { format!("{}\\{}", id.domain, id.user) };
                 (user_name, CredSecret::Explicit { user: id.user, domain: id.domain, password: id.password })
             }
-            None if usage.is_outbound() => {
-                if !target.has_credentials || target_principal.secret == Secret::None {
-                    return Err(Error::SessionHasNoCredentials(target.luid));
+            None if usage.is_outbound() => match target_principal {
+                Some(p) if target.has_credentials && p.secret != Secret::None => {
+                    (p.qualified_name(), CredSecret::Session(target.principal))
                 }
-                (target_principal.qualified_name(), CredSecret::Session(target.principal))
-            }
-            None => (target_principal.qualified_name(), CredSecret::Server),
+                _ => return Err(Error::SessionHasNoCredentials(target.luid)),
+            },
+            None => (target_principal.map(|p| p.qualified_name()).unwrap_or_default(), CredSecret::Server),
         };
         if let Some(get_key) = &args.get_key {
             let principal = principal_name.as_deref().or(Some(&user_name));
@@ -137,13 +136,7 @@ impl Core {
                 return Err(Error::NoAuthority { package: package.info.name.clone(), kind, domain: domain.clone() });
             }
         }
-        let expiry = match package.expiry {
-            Expiry::Fixed(t) => t,
-            Expiry::Lifetime(secs) => {
-                let local = self.now().plus_seconds(i64::from(world.machine.utc_offset_minutes) * 60);
-                local.plus_seconds(secs)
-            }
-        };
+        let expiry = self.package_expiry(package_index);
         let credential =
             Credential { package: package_index, credential_use: usage, user_name, session: target.luid, secret };
         let id = self
@@ -153,7 +146,7 @@ impl Core {
         Ok(Credentials { handle: cred_handle(id, package_index), expiry })
     }
 
-    fn cred_id(&self, handle: CredHandle) -> Result<u64, Error> {
+    pub(crate) fn cred_id(&self, handle: CredHandle) -> Result<u64, Error> {
         let id = handle.0.dw_lower as u64;
         match self.creds.with(id, |c| c.package == handle.0.dw_upper) {
             Some(true) => Ok(id),

@@ -14,23 +14,29 @@
 //! only decide *when* `complete` runs: inline (before the queueing call returns), manual (when
 //! the test says), or threaded (on a worker pool fed by a crossbeam channel).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::thread::ThreadId;
 
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use sspi_emu_api::{
-    AcquireCredentials, AsyncContextHandle, CredHandle, Luid, NotifyCallback, NtStatus, Out, SecStatus, TimeStamp,
+    AcceptSecurityContext, AcquireCredentials, AscOutputs, AsyncContextHandle, CredHandle, CtxtHandle,
+    InitializeSecurityContext, IscOutputs, Luid, NotifyCallback, NtStatus, Out, SecStatus, TimeStamp,
 };
 
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+use crate::context::SharedContext;
 use crate::creds::Credential;
 use crate::faults::{FaultAction, Faults};
 use crate::function::FunctionId;
 use crate::journal::{EntryId, Inputs, Journal, Record, Returned};
 use crate::table::Table;
-use crate::world::World;
+use crate::world::{LogonSession, World};
 
 /// Which rules the async engine follows where the documentation and the observed kernel differ.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -129,6 +135,9 @@ pub(crate) struct AsyncCtx {
 pub(crate) enum Op {
     Acquire { args: Arc<AcquireCredentials>, credential: Out<CredHandle>, expiry: Option<Out<TimeStamp>> },
     FreeCredentials { credential: CredHandle },
+    Initialize { args: Arc<InitializeSecurityContext>, out: IscOutputs },
+    Accept { args: Arc<AcceptSecurityContext>, out: AscOutputs },
+    DeleteContext { context: CtxtHandle },
 }
 
 /// A queued call, handed to the driver.
@@ -176,6 +185,15 @@ pub(crate) struct Core {
     pub(crate) authority_reachable: Vec<AtomicBool>,
     pub(crate) contexts: Table<AsyncCtx>,
     pub(crate) creds: Table<Credential>,
+    /// Security contexts (`CtxtHandle`s).
+    pub(crate) security: Table<SharedContext>,
+    /// The world's random source (seeded from `World::seed`): challenges and session keys.
+    pub(crate) rng: Mutex<ChaCha8Rng>,
+    /// Network logon sessions created by completed server contexts.
+    pub(crate) network_sessions: Mutex<HashMap<Luid, LogonSession>>,
+    pub(crate) next_luid: AtomicU32,
+    /// The logon session each thread impersonates (`ImpersonateSecurityContext`).
+    pub(crate) impersonation: Mutex<HashMap<ThreadId, Luid>>,
     pub(crate) journal: Journal,
     pub(crate) faults: Faults,
     misuses: Mutex<Vec<Misuse>>,
@@ -200,6 +218,7 @@ impl Core {
         for rule in &world.faults {
             faults.add(rule.clone());
         }
+        let rng = ChaCha8Rng::seed_from_u64(world.seed);
         Self {
             clock: AtomicI64::new(world.start_time.0),
             lsa_available: AtomicBool::new(world.machine.lsa_available),
@@ -210,6 +229,11 @@ impl Core {
             driver,
             contexts: Table::new(),
             creds: Table::new(),
+            security: Table::new(),
+            rng: Mutex::new(rng),
+            network_sessions: Mutex::new(HashMap::new()),
+            next_luid: AtomicU32::new(0x0010_0000),
+            impersonation: Mutex::new(HashMap::new()),
             journal,
             faults,
             misuses: Mutex::new(Vec::new()),
@@ -220,6 +244,16 @@ impl Core {
             completed: Padded::default(),
             callbacks: Padded::default(),
         }
+    }
+
+    /// The logon session of the calling thread: the one it impersonates, else the world's
+    /// caller. Captured at queue time by async calls, as ksecdd captures the token (spec §5.2).
+    pub(crate) fn caller(&self) -> Luid {
+        let map = self.impersonation.lock();
+        if map.is_empty() {
+            return self.world.caller_session;
+        }
+        map.get(&std::thread::current().id()).copied().unwrap_or(self.world.caller_session)
     }
 
     pub(crate) fn now(&self) -> TimeStamp {
@@ -418,7 +452,7 @@ impl Core {
         function: FunctionId,
         inputs: impl FnOnce() -> Inputs,
         package: impl FnOnce() -> Option<String>,
-        invalid: Option<&'static str>,
+        invalid: impl FnOnce() -> Option<(SecStatus, &'static str)>,
         op: Op,
     ) -> SecStatus {
         let at = self.now();
@@ -466,8 +500,9 @@ impl Core {
                         }
                         _ => {}
                     }
-                    if let Some(why) = invalid {
-                        return refuse(SecStatus::SEC_E_INVALID_PARAMETER, None, why);
+                    // Parameter checks run after the context checks, as ksecdd orders them.
+                    if let Some((status, why)) = invalid() {
+                        return refuse(status, None, why);
                     }
                     let fault = self.faults.check(function, package.as_deref());
                     if let Some((FaultAction::FailQueue(status), rule)) = fault {
@@ -502,7 +537,10 @@ impl Core {
             Decision::Queued { has_callback, fault } => (has_callback, fault),
         };
         let synchronous = !has_callback && self.profile == Profile::ObservedKernel;
-        let misuse = (!has_callback && self.profile == Profile::Documented)
+        // A NULL callback is documented for SspiDeleteSecurityContextAsync only [D, DOC-SETCB].
+        let misuse = (!has_callback
+            && self.profile == Profile::Documented
+            && function != FunctionId::SspiDeleteSecurityContextAsync)
             .then(|| self.misuse(function, ctx, MisuseKind::NoCallbackRegistered));
         self.in_flight.0.fetch_add(1, Ordering::AcqRel);
         let entry = self.journal.record(|| {
@@ -514,7 +552,7 @@ impl Core {
             r.queue_status = (!synchronous).then_some(SecStatus::SEC_E_OK);
             r
         });
-        let mut work = Work { ctx, op, fault: None, caller: self.world.caller_session, entry, synchronous };
+        let mut work = Work { ctx, op, fault: None, caller: self.caller(), entry, synchronous };
         match fault.map(|(action, _)| action) {
             Some(FaultAction::Fail(s)) => work.fault = Some(s),
             Some(FaultAction::Delay { ticks }) if !synchronous && ticks > 0 => {
@@ -648,6 +686,18 @@ impl Core {
                 Err(e) => (e.status(), Some(e.to_string())),
             },
             Op::FreeCredentials { credential } => match self.free_credentials(credential) {
+                Ok(()) => (SecStatus::SEC_E_OK, None),
+                Err(e) => (e.status(), Some(e.to_string())),
+            },
+            Op::Initialize { args, out } => match self.initialize(&args, &out) {
+                Ok(leg) => (leg.status, None),
+                Err(e) => (e.status(), Some(e.to_string())),
+            },
+            Op::Accept { args, out } => match self.accept(&args, &out) {
+                Ok(leg) => (leg.status, None),
+                Err(e) => (e.status(), Some(e.to_string())),
+            },
+            Op::DeleteContext { context } => match self.delete_context(context) {
                 Ok(()) => (SecStatus::SEC_E_OK, None),
                 Err(e) => (e.status(), Some(e.to_string())),
             },

@@ -62,6 +62,50 @@ pub enum Error {
     UnsupportedAttribute,
     /// A fault rule made the call fail.
     Fault(SecStatus),
+    /// The credential's package has no security contexts in the simulator (yet).
+    PackageUnsupported(String),
+    /// The credential cannot be used this way (inbound for ISC, outbound for ASC).
+    WrongCredentialUse(&'static str),
+    /// A token or buffer is missing or malformed.
+    InvalidToken(&'static str),
+    /// An NTLM message or signature could not be decoded.
+    Ntlm(crate::ntlm::Error),
+    /// A SPNEGO token could not be decoded.
+    Spnego(crate::spnego::Error),
+    /// The server refused the client's AUTHENTICATE_MESSAGE.
+    Logon(crate::ntlm::context::server::AuthError),
+    /// The output buffer is smaller than the token or signature.
+    BufferTooSmall {
+        /// Bytes the package needs.
+        needed: usize,
+        /// Bytes the caller supplied.
+        available: usize,
+    },
+    /// The context's handshake is not complete.
+    ContextIncomplete,
+    /// The context's handshake is already complete; no more tokens are expected.
+    ContextComplete,
+    /// An earlier leg of this context failed; only `DeleteSecurityContext` is left.
+    ContextFailed,
+    /// The SPNEGO peer offered no mechanism in common (NTLM).
+    NoCommonMechanism,
+    /// The SPNEGO peer sent `negState: reject`.
+    Rejected,
+    /// The SPNEGO `mechListMIC` does not verify.
+    MechListMicMismatch,
+    /// A signature does not match its message.
+    MessageAltered,
+    /// A message arrived out of order (or was replayed).
+    OutOfSequence,
+    /// `fQOP` is not a value the package supports.
+    #[allow(dead_code)] // NTLM ignores fQOP; kept for packages that read it
+    QopNotSupported(u32),
+    /// The context cannot be impersonated (a client context, or no logon).
+    NoImpersonation,
+    /// The thread is not impersonating.
+    NotImpersonating,
+    /// The operation is not supported in this configuration.
+    Unsupported(&'static str),
 }
 
 impl Error {
@@ -94,6 +138,25 @@ impl Error {
             Error::InvalidHandle(_) => SecStatus::SEC_E_INVALID_HANDLE,
             Error::UnsupportedAttribute => SecStatus::SEC_E_UNSUPPORTED_FUNCTION,
             Error::Fault(s) => *s,
+            Error::PackageUnsupported(_) | Error::Unsupported(_) => SecStatus::SEC_E_UNSUPPORTED_FUNCTION,
+            // msv1_0 answers SEC_E_INVALID_CREDENTIAL_USE, which ntlmssp.h defines as
+            // SEC_E_NOT_SUPPORTED = SEC_E_UNSUPPORTED_FUNCTION (NT 5 source) [I].
+            Error::WrongCredentialUse(_) => SecStatus::SEC_E_UNSUPPORTED_FUNCTION,
+            Error::InvalidToken(_) | Error::Ntlm(_) | Error::Spnego(_) | Error::NoCommonMechanism => {
+                SecStatus::SEC_E_INVALID_TOKEN
+            }
+            Error::Logon(e) => e.status(),
+            Error::BufferTooSmall { .. } => SecStatus::SEC_E_BUFFER_TOO_SMALL,
+            Error::ContextIncomplete => SecStatus::SEC_E_INVALID_HANDLE,
+            // A leg after a failed one, or after SEC_E_OK: the context is no longer in the state
+            // the message belongs to (Wine's tests on Windows; NT 5 source) [O].
+            Error::ContextComplete | Error::ContextFailed => SecStatus::SEC_E_OUT_OF_SEQUENCE,
+            Error::Rejected => SecStatus::SEC_E_LOGON_DENIED,
+            Error::MechListMicMismatch | Error::MessageAltered => SecStatus::SEC_E_MESSAGE_ALTERED,
+            Error::OutOfSequence => SecStatus::SEC_E_OUT_OF_SEQUENCE,
+            Error::QopNotSupported(_) => SecStatus::SEC_E_QOP_NOT_SUPPORTED,
+            Error::NoImpersonation => SecStatus::SEC_E_NO_IMPERSONATION,
+            Error::NotImpersonating => SecStatus::SEC_E_INVALID_HANDLE,
         }
     }
 }
@@ -126,6 +189,25 @@ impl fmt::Display for Error {
             Error::InvalidHandle(what) => write!(f, "{what} handle is stale, freed, or was never issued"),
             Error::UnsupportedAttribute => write!(f, "attribute not supported"),
             Error::Fault(s) => write!(f, "fault rule: {s}"),
+            Error::PackageUnsupported(p) => write!(f, "security contexts of package `{p}` are not simulated"),
+            Error::WrongCredentialUse(why) | Error::InvalidToken(why) | Error::Unsupported(why) => f.write_str(why),
+            Error::Ntlm(e) => write!(f, "NTLM: {e}"),
+            Error::Spnego(e) => write!(f, "SPNEGO: {e}"),
+            Error::Logon(e) => write!(f, "logon refused: {e}"),
+            Error::BufferTooSmall { needed, available } => {
+                write!(f, "the output buffer holds {available} bytes; {needed} are needed")
+            }
+            Error::ContextIncomplete => f.write_str("the security context is not complete"),
+            Error::ContextComplete => f.write_str("the security context is already complete"),
+            Error::ContextFailed => f.write_str("an earlier leg of this security context failed; delete it"),
+            Error::NoCommonMechanism => f.write_str("no SPNEGO mechanism in common (NTLM is the only one simulated)"),
+            Error::Rejected => f.write_str("the SPNEGO peer rejected the negotiation"),
+            Error::MechListMicMismatch => f.write_str("the SPNEGO mechListMIC does not verify"),
+            Error::MessageAltered => f.write_str("the signature does not match the message"),
+            Error::OutOfSequence => f.write_str("the message is out of sequence"),
+            Error::QopNotSupported(q) => write!(f, "fQOP 0x{q:x} is not supported"),
+            Error::NoImpersonation => f.write_str("the context has no client token to impersonate"),
+            Error::NotImpersonating => f.write_str("the thread is not impersonating"),
         }
     }
 }

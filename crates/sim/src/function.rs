@@ -40,6 +40,18 @@ functions! {
     AcquireCredentialsHandleW => "AcquireCredentialsHandleW", async_op: false;
     FreeCredentialsHandle => "FreeCredentialsHandle", async_op: false;
     QueryCredentialsAttributesW => "QueryCredentialsAttributesW", async_op: false;
+    InitializeSecurityContextA => "InitializeSecurityContextA", async_op: false;
+    InitializeSecurityContextW => "InitializeSecurityContextW", async_op: false;
+    AcceptSecurityContext => "AcceptSecurityContext", async_op: false;
+    CompleteAuthToken => "CompleteAuthToken", async_op: false;
+    DeleteSecurityContext => "DeleteSecurityContext", async_op: false;
+    QueryContextAttributesW => "QueryContextAttributesW", async_op: false;
+    ImpersonateSecurityContext => "ImpersonateSecurityContext", async_op: false;
+    RevertSecurityContext => "RevertSecurityContext", async_op: false;
+    MakeSignature => "MakeSignature", async_op: false;
+    VerifySignature => "VerifySignature", async_op: false;
+    EncryptMessage => "EncryptMessage", async_op: false;
+    DecryptMessage => "DecryptMessage", async_op: false;
     SspiCreateAsyncContext => "SspiCreateAsyncContext", async_op: false;
     SspiFreeAsyncContext => "SspiFreeAsyncContext", async_op: false;
     SspiReinitAsyncContext => "SspiReinitAsyncContext", async_op: false;
@@ -49,6 +61,10 @@ functions! {
     SspiAcquireCredentialsHandleAsyncA => "SspiAcquireCredentialsHandleAsyncA", async_op: true;
     SspiAcquireCredentialsHandleAsyncW => "SspiAcquireCredentialsHandleAsyncW", async_op: true;
     SspiFreeCredentialsHandleAsync => "SspiFreeCredentialsHandleAsync", async_op: true;
+    SspiInitializeSecurityContextAsyncA => "SspiInitializeSecurityContextAsyncA", async_op: true;
+    SspiInitializeSecurityContextAsyncW => "SspiInitializeSecurityContextAsyncW", async_op: true;
+    SspiAcceptSecurityContextAsync => "SspiAcceptSecurityContextAsync", async_op: true;
+    SspiDeleteSecurityContextAsync => "SspiDeleteSecurityContextAsync", async_op: true;
 }
 
 impl FunctionId {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::Serialize;
 use sspi_emu_api::{
-    AcquireCredentials, AsyncContextHandle, AuthData, CredHandle, CredentialsAttribute, NtStatus, SecStatus, SecString,
-    TimeStamp,
+    AcceptSecurityContext, AcquireCredentials, AsyncContextHandle, AuthData, ContextAttribute, CredHandle,
+    CredentialsAttribute, CtxtHandle, InitializeSecurityContext, NtStatus, SecHandle, SecStatus, SecString, TimeStamp,
 };
 
 use crate::function::FunctionId;
@@ -79,6 +79,12 @@ pub(crate) enum Inputs {
     Query(CredHandle, CredentialsAttribute),
     Package(String),
     CallbackData(usize),
+    Initialize(Arc<InitializeSecurityContext>),
+    Accept(Arc<AcceptSecurityContext>),
+    Ctxt(CtxtHandle),
+    CtxtQuery(CtxtHandle, ContextAttribute),
+    /// A per-message call with a non-zero `fQOP`.
+    Message(CtxtHandle, u32),
 }
 
 /// A return value that is not a `SECURITY_STATUS`.
@@ -175,6 +181,10 @@ impl Record {
     }
 }
 
+fn sec_package(h: SecHandle, world: &World) -> Option<String> {
+    world.packages.get(h.dw_upper).map(|p| p.info.name.clone())
+}
+
 fn sec_string(s: &SecString) -> String {
     s.decode().map_or_else(|| format!("<malformed {s:?}>"), |d| format!("{d:?}"))
 }
@@ -210,6 +220,33 @@ fn describe(inputs: &Inputs, world: &World) -> (Option<String>, Vec<(&'static st
         }
         Inputs::Package(name) => (Some(name.clone()), vec![("pszPackageName", format!("{name:?}"))]),
         Inputs::CallbackData(d) => (None, vec![("CallbackData", format!("0x{d:x}"))]),
+        Inputs::Initialize(a) => (
+            a.context.map(|c| c.0).or(a.credential.map(|c| c.0)).and_then(|h| sec_package(h, world)),
+            vec![
+                ("phCredential", a.credential.map_or_else(|| "NULL".into(), |c| format!("{:?}", c.0))),
+                ("phContext", a.context.map_or_else(|| "NULL".into(), |c| format!("{:?}", c.0))),
+                ("pszTargetName", a.target_name.as_ref().map_or_else(|| "NULL".into(), sec_string)),
+                ("fContextReq", format!("{:?}", a.context_req)),
+                ("pInput", crate::context::describe_buffers(a.input.as_ref())),
+            ],
+        ),
+        Inputs::Accept(a) => (
+            a.context.map(|c| c.0).or(a.credential.map(|c| c.0)).and_then(|h| sec_package(h, world)),
+            vec![
+                ("phCredential", a.credential.map_or_else(|| "NULL".into(), |c| format!("{:?}", c.0))),
+                ("phContext", a.context.map_or_else(|| "NULL".into(), |c| format!("{:?}", c.0))),
+                ("pInput", crate::context::describe_buffers(a.input.as_ref())),
+                ("fContextReq", format!("{:?}", a.context_req)),
+            ],
+        ),
+        Inputs::Ctxt(h) => (sec_package(h.0, world), vec![("phContext", format!("{:?}", h.0))]),
+        Inputs::CtxtQuery(h, a) => (
+            sec_package(h.0, world),
+            vec![("phContext", format!("{:?}", h.0)), ("ulAttribute", format!("{a:?} ({})", a.value()))],
+        ),
+        Inputs::Message(h, qop) => {
+            (sec_package(h.0, world), vec![("phContext", format!("{:?}", h.0)), ("fQOP", format!("0x{qop:x}"))])
+        }
     }
 }
 

@@ -40,6 +40,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod context;
 mod creds;
 pub mod engine;
 mod error;
@@ -56,11 +57,13 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 use sspi_emu_api::{
-    AcquireCredentials, AsyncContextHandle, Backend, Charset, CredHandle, Credentials, CredentialsAttribute,
-    CredentialsAttributeValue, DriverControl, NotifyCallback, NtStatus, Out, SecPkgInfo, SecStatus, SecString,
-    TimeStamp,
+    AcceptSecurityContext, AcquireCredentials, AscOutputs, AscRet, AsyncContextHandle, Backend, Charset,
+    ContextAttribute, ContextAttributeValue, CredHandle, Credentials, CredentialsAttribute, CredentialsAttributeValue,
+    CtxtHandle, DriverControl, InitializeSecurityContext, IscOutputs, Luid, NotifyCallback, NtStatus, Out,
+    SecBufferDesc, SecPkgInfo, SecStatus, SecString, TimeStamp,
 };
 
+pub use context::channel_bindings_buffer;
 pub use engine::{DriverKind, Misuse, MisuseKind, Profile, async_context_slot_bytes};
 pub use error::Error;
 pub use faults::{FaultAction, FaultRule};
@@ -297,13 +300,60 @@ impl Simulator {
         result: Result<(), &Error>,
         fault: Option<String>,
     ) -> SecStatus {
-        let status = result.map_or_else(Error::status, |()| SecStatus::SEC_E_OK);
+        self.journal_status(function, at, inputs, result.map(|()| SecStatus::SEC_E_OK), fault)
+    }
+
+    /// Journals a sync call that returns a status other than `SEC_E_OK` on success.
+    fn journal_status(
+        &self,
+        function: FunctionId,
+        at: TimeStamp,
+        inputs: impl FnOnce() -> Inputs,
+        result: Result<SecStatus, &Error>,
+        fault: Option<String>,
+    ) -> SecStatus {
+        let status = result.unwrap_or_else(Error::status);
         self.core.journal.record(|| {
             let mut r = Record::new(function, at, inputs()).note(result.err().map(ToString::to_string), fault, None);
             r.status = Some(status);
             r
         });
         status
+    }
+
+    /// A sync call on a context handle: fault rules, the body, the journal.
+    fn context_call(
+        &self,
+        function: FunctionId,
+        context: CtxtHandle,
+        qop: u32,
+        body: impl FnOnce() -> Result<(), Error>,
+    ) -> SecStatus {
+        let at = self.core.now();
+        let (fault, rule) = self.sync_fault(function, || self.core.handle_package(context.0));
+        let result = match fault {
+            Some(e) => Err(e),
+            None => body(),
+        };
+        let inputs = || if qop == 0 { Inputs::Ctxt(context) } else { Inputs::Message(context, qop) };
+        self.journal_sync(function, at, inputs, result.as_ref().copied(), rule)
+    }
+
+    /// The logon session the calling thread runs as (`ImpersonateSecurityContext` changes it)
+    /// and its `DOMAIN\user` name.
+    pub fn thread_identity(&self) -> (Luid, String) {
+        let luid = self.core.caller();
+        let name = self
+            .core
+            .session(luid)
+            .and_then(|s| self.core.world.principals.get(s.principal).map(|p| p.qualified_name()))
+            .unwrap_or_else(|| "NT AUTHORITY\\ANONYMOUS LOGON".to_string());
+        (luid, name)
+    }
+
+    /// Live security contexts (`CtxtHandle`s).
+    pub fn security_contexts(&self) -> usize {
+        self.core.security.live()
     }
 
     /// Applies a fault to a sync call: `Fail` gives the error; `Delay` moves the clock.
@@ -369,7 +419,7 @@ impl Backend for Simulator {
         let (fault, rule) = self.sync_fault(f, || args.package.decode());
         let result = match fault {
             Some(e) => Err(e),
-            None => self.core.acquire(&args, self.core.world.caller_session),
+            None => self.core.acquire(&args, self.core.caller()),
         };
         self.journal_sync(f, at, || Inputs::Acquire(Arc::new(args)), result.as_ref().map(|_| ()), rule);
         result.map_err(|e| e.status())
@@ -462,7 +512,7 @@ impl Backend for Simulator {
         let journal_args = self.core.journal.enabled().then(|| Arc::clone(&shared));
         let op = Op::Acquire { args: shared, credential: credential.clone(), expiry: expiry.cloned() };
         let inputs = || journal_args.map_or(Inputs::None, Inputs::Acquire);
-        self.core.queue(ctx, f, inputs, || package, invalid, op)
+        self.core.queue(ctx, f, inputs, || package, || invalid.map(|w| (SecStatus::SEC_E_INVALID_PARAMETER, w)), op)
     }
 
     fn sspi_free_credentials_handle_async(&self, ctx: AsyncContextHandle, credential: CredHandle) -> SecStatus {
@@ -471,7 +521,175 @@ impl Backend for Simulator {
             return self.core.stub(ctx, f, Inputs::Cred(credential));
         }
         let op = Op::FreeCredentials { credential };
-        self.core.queue(ctx, f, || Inputs::Cred(credential), || self.core.credential_package(credential), None, op)
+        self.core.queue(ctx, f, || Inputs::Cred(credential), || self.core.credential_package(credential), || None, op)
+    }
+
+    fn initialize_security_context(&self, args: InitializeSecurityContext, out: &IscOutputs) -> SecStatus {
+        let f = match args.charset {
+            Charset::Ansi => FunctionId::InitializeSecurityContextA,
+            Charset::Unicode => FunctionId::InitializeSecurityContextW,
+        };
+        let at = self.core.now();
+        let (fault, rule) = self.sync_fault(f, || self.core.isc_package(&args));
+        let result = match fault {
+            Some(e) => Err(e),
+            None => self.core.initialize(&args, out).map(|leg| leg.status),
+        };
+        self.journal_status(f, at, || Inputs::Initialize(Arc::new(args)), result.as_ref().copied(), rule)
+    }
+
+    fn accept_security_context(&self, args: AcceptSecurityContext, out: &AscOutputs) -> SecStatus {
+        let f = FunctionId::AcceptSecurityContext;
+        let at = self.core.now();
+        let (fault, rule) = self.sync_fault(f, || self.core.asc_package(&args));
+        let result = match fault {
+            Some(e) => Err(e),
+            None => self.core.accept(&args, out).map(|leg| leg.status),
+        };
+        self.journal_status(f, at, || Inputs::Accept(Arc::new(args)), result.as_ref().copied(), rule)
+    }
+
+    fn complete_auth_token(&self, context: CtxtHandle, token: &SecBufferDesc) -> SecStatus {
+        self.context_call(FunctionId::CompleteAuthToken, context, 0, || self.core.complete_auth_token(context, token))
+    }
+
+    fn delete_security_context(&self, context: CtxtHandle) -> SecStatus {
+        self.context_call(FunctionId::DeleteSecurityContext, context, 0, || self.core.delete_context(context))
+    }
+
+    fn query_context_attributes(
+        &self,
+        context: CtxtHandle,
+        attribute: ContextAttribute,
+    ) -> Result<ContextAttributeValue, SecStatus> {
+        let f = FunctionId::QueryContextAttributesW;
+        let at = self.core.now();
+        let (fault, rule) = self.sync_fault(f, || self.core.handle_package(context.0));
+        let result = match fault {
+            Some(e) => Err(e),
+            None => self.core.query_context(context, attribute),
+        };
+        self.journal_sync(f, at, || Inputs::CtxtQuery(context, attribute), result.as_ref().map(|_| ()), rule);
+        result.map_err(|e| e.status())
+    }
+
+    fn impersonate_security_context(&self, context: CtxtHandle) -> SecStatus {
+        self.context_call(FunctionId::ImpersonateSecurityContext, context, 0, || {
+            let luid = self.core.context_logon(context)?;
+            self.core.impersonation.lock().insert(std::thread::current().id(), luid);
+            Ok(())
+        })
+    }
+
+    fn revert_security_context(&self, context: CtxtHandle) -> SecStatus {
+        self.context_call(FunctionId::RevertSecurityContext, context, 0, || {
+            // Like RevertToSelf, reverting a thread that is not impersonating succeeds [I].
+            self.core.check_context(context)?;
+            self.core.impersonation.lock().remove(&std::thread::current().id());
+            Ok(())
+        })
+    }
+
+    fn make_signature(&self, context: CtxtHandle, qop: u32, message: &mut SecBufferDesc, _sequence: u32) -> SecStatus {
+        self.context_call(FunctionId::MakeSignature, context, qop, || self.core.protect(context, qop, message, false))
+    }
+
+    fn verify_signature(
+        &self,
+        context: CtxtHandle,
+        message: &mut SecBufferDesc,
+        _sequence: u32,
+    ) -> Result<Option<u32>, SecStatus> {
+        let mut qop = None;
+        let status = self.context_call(FunctionId::VerifySignature, context, 0, || {
+            qop = self.core.unprotect(context, message, false)?;
+            Ok(())
+        });
+        if status == SecStatus::SEC_E_OK { Ok(qop) } else { Err(status) }
+    }
+
+    fn encrypt_message(&self, context: CtxtHandle, qop: u32, message: &mut SecBufferDesc, _sequence: u32) -> SecStatus {
+        self.context_call(FunctionId::EncryptMessage, context, qop, || self.core.protect(context, qop, message, true))
+    }
+
+    fn decrypt_message(
+        &self,
+        context: CtxtHandle,
+        message: &mut SecBufferDesc,
+        _sequence: u32,
+    ) -> Result<Option<u32>, SecStatus> {
+        let mut qop = None;
+        let status = self.context_call(FunctionId::DecryptMessage, context, 0, || {
+            qop = self.core.unprotect(context, message, true)?;
+            Ok(())
+        });
+        if status == SecStatus::SEC_E_OK { Ok(qop) } else { Err(status) }
+    }
+
+    fn sspi_initialize_security_context_async(
+        &self,
+        ctx: AsyncContextHandle,
+        args: InitializeSecurityContext,
+        out: &IscOutputs,
+    ) -> SecStatus {
+        let f = match args.charset {
+            Charset::Ansi => FunctionId::SspiInitializeSecurityContextAsyncA,
+            Charset::Unicode => FunctionId::SspiInitializeSecurityContextAsyncW,
+        };
+        let package = self.core.faults.active().then(|| self.core.isc_package(&args)).flatten();
+        let invalid = self
+            .core
+            .context_call_invalid(args.credential, args.context, out.new_context.is_some(), out.output.as_ref())
+            .or_else(|| {
+                matches!(&args.target_name, Some(SecString::Counted(c)) if c.units().is_none())
+                    .then_some((SecStatus::SEC_E_INVALID_PARAMETER, "pszTargetName is a malformed UNICODE_STRING"))
+            });
+        let shared = Arc::new(args);
+        let journal_args = self.core.journal.enabled().then(|| Arc::clone(&shared));
+        let op = Op::Initialize { args: shared, out: out.clone() };
+        let inputs = || journal_args.map_or(Inputs::None, Inputs::Initialize);
+        self.core.queue(ctx, f, inputs, || package, || invalid, op)
+    }
+
+    fn sspi_accept_security_context_async(
+        &self,
+        ctx: AsyncContextHandle,
+        args: AcceptSecurityContext,
+        out: &AscOutputs,
+    ) -> SecStatus {
+        let f = FunctionId::SspiAcceptSecurityContextAsync;
+        let package = self.core.faults.active().then(|| self.core.asc_package(&args)).flatten();
+        let shared = Arc::new(args);
+        let journal_args = self.core.journal.enabled().then(|| Arc::clone(&shared));
+        let check = Arc::clone(&shared);
+        let op = Op::Accept { args: shared, out: out.clone() };
+        let inputs = || journal_args.map_or(Inputs::None, Inputs::Accept);
+        let invalid = || {
+            // ksecdd zeroes *pfContextAttr and *ptsExpiry once the context checks pass, before
+            // checking the handles (spec §4.9 step 2) [I].
+            out.context_attr.set(AscRet::default());
+            if let Some(e) = &out.expiry {
+                e.set(TimeStamp(0));
+            }
+            self.core.context_call_invalid(
+                check.credential,
+                check.context,
+                out.new_context.is_some(),
+                out.output.as_ref(),
+            )
+        };
+        self.core.queue(ctx, f, inputs, || package, invalid, op)
+    }
+
+    fn sspi_delete_security_context_async(&self, ctx: AsyncContextHandle, context: CtxtHandle) -> SecStatus {
+        let f = FunctionId::SspiDeleteSecurityContextAsync;
+        let invalid = || {
+            self.core
+                .delete_would_fail(context)
+                .then_some((SecStatus::SEC_E_INVALID_HANDLE, "phContext is not a context handle"))
+        };
+        let op = Op::DeleteContext { context };
+        self.core.queue(ctx, f, || Inputs::Ctxt(context), || self.core.handle_package(context.0), invalid, op)
     }
 
     fn driver(&self) -> Option<&dyn DriverControl> {

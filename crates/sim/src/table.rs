@@ -100,6 +100,14 @@ impl<T> Table<T> {
         Some(value)
     }
 
+    /// True when `id` was issued by this table and has since been removed (its slot's
+    /// generation has moved past it): a double free, told apart from a garbage id.
+    pub(crate) fn was_issued(&self, id: u64) -> bool {
+        let (s, index, generation) = split(id);
+        let shard = self.shards[s].lock();
+        generation >= 1 && shard.slots.get(index).is_some_and(|slot| generation < slot.generation)
+    }
+
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Acquire)
     }
@@ -121,6 +129,8 @@ mod tests {
         assert_ne!(a, 0);
         assert_eq!(t.remove(a), Some("a"));
         assert_eq!(t.remove(a), None, "double free is detected");
+        assert!(t.was_issued(a), "a removed id is known as issued");
+        assert!(!t.was_issued(a + (1 << 32)), "a future generation was never issued");
         // Fill every shard so the old slot is reused.
         let ids: Vec<u64> = (0..SHARDS * 2).map(|i| t.insert("b", 100).map(|id| (id, i)).unwrap().0).collect();
         assert!(ids.iter().all(|&id| id != a), "a reused slot has a new generation");
@@ -144,6 +154,7 @@ mod tests {
         for id in [0, 1, u64::MAX, 0xFFFF_FFFF, 2 << 32, (1 << 32) | 0xFFF0] {
             assert_eq!(t.with(id, |v| *v), None, "id {id:#x}");
             assert_eq!(t.remove(id), None);
+            assert!(!t.was_issued(id), "id {id:#x}");
         }
     }
 }

@@ -63,6 +63,12 @@ pub struct Machine {
     /// False simulates an LSA that cannot be contacted: calls fail with `SEC_E_INTERNAL_ERROR`
     /// (`winerror.h` names the same value `SEC_E_NO_SPM`) \[H\].
     pub lsa_available: bool,
+    /// `LmCompatibilityLevel` (0 to 5, default 3): which NTLM responses the machine's clients
+    /// send and its servers accept.
+    pub lm_compatibility_level: u8,
+    /// Extended Protection for Authentication "Required": the machine's NTLM servers refuse
+    /// clients that send no channel bindings (`SEC_E_BAD_BINDINGS`).
+    pub require_channel_bindings: bool,
 }
 
 /// Resource limits; exceeding one gives `SEC_E_INSUFFICIENT_MEMORY` (or a NULL context).
@@ -72,6 +78,8 @@ pub struct Limits {
     pub max_credential_handles: usize,
     /// Live async contexts at most.
     pub max_async_contexts: usize,
+    /// Live security contexts (`CtxtHandle`s) at most.
+    pub max_security_contexts: usize,
 }
 
 /// An account.
@@ -437,6 +445,10 @@ mod raw {
         utc_offset_minutes: Option<Spanned<i32>>,
         #[serde(default = "yes")]
         lsa_available: bool,
+        #[serde(default)]
+        lm_compatibility_level: Option<Spanned<u8>>,
+        #[serde(default)]
+        require_channel_bindings: bool,
     }
 
     fn yes() -> bool {
@@ -450,6 +462,8 @@ mod raw {
         max_credential_handles: usize,
         #[serde(default = "default_max_ctx")]
         max_async_contexts: usize,
+        #[serde(default = "default_max_ctx")]
+        max_security_contexts: usize,
     }
 
     fn default_max_creds() -> usize {
@@ -462,7 +476,11 @@ mod raw {
 
     impl Default for LimitsFile {
         fn default() -> Self {
-            Self { max_credential_handles: default_max_creds(), max_async_contexts: default_max_ctx() }
+            Self {
+                max_credential_handles: default_max_creds(),
+                max_async_contexts: default_max_ctx(),
+                max_security_contexts: default_max_ctx(),
+            }
         }
     }
 
@@ -654,6 +672,10 @@ mod raw {
             {
                 return Err(err(o.span(), "utc_offset_minutes", "must be within -840..=840 (UTC-14 to UTC+14)".into()));
             }
+            let level = self.machine.lm_compatibility_level.as_ref().map_or(3, |l| *l.get_ref());
+            if let Some(l) = self.machine.lm_compatibility_level.as_ref().filter(|_| level > 5) {
+                return Err(err(l.span(), "lm_compatibility_level", "must be 0 to 5".into()));
+            }
             let mut principals = Vec::new();
             for p in self.principals {
                 let secret = match (p.password, p.nt_hash) {
@@ -777,10 +799,13 @@ mod raw {
                     joined: self.machine.joined,
                     utc_offset_minutes: offset,
                     lsa_available: self.machine.lsa_available,
+                    lm_compatibility_level: level,
+                    require_channel_bindings: self.machine.require_channel_bindings,
                 },
                 limits: Limits {
                     max_credential_handles: self.limits.max_credential_handles,
                     max_async_contexts: self.limits.max_async_contexts,
+                    max_security_contexts: self.limits.max_security_contexts,
                 },
                 caller_session: caller,
                 principals,

@@ -28,8 +28,10 @@
 #![forbid(unsafe_code)]
 
 mod call;
+mod handshake;
 
 pub use call::AsyncCall;
+pub use handshake::{Established, Handshake, Leg};
 pub use sspi_emu_api::*;
 
 /// The simulator backend, its world, drivers, faults and journal.

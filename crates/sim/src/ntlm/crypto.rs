@@ -490,21 +490,40 @@ pub fn mac_ess(
     MessageSignature::Ess { checksum, seq_num }
 }
 
+/// One buffer of a multi-buffer message: the bytes, whether they are encrypted, and whether
+/// the signature covers them.
+#[derive(Debug)]
+pub struct MessagePart<'a> {
+    /// The bytes (encrypted or decrypted in place).
+    pub data: &'a mut [u8],
+    /// Whether the bytes are encrypted.
+    pub encrypt: bool,
+    /// Whether the signature covers the bytes.
+    pub signed: bool,
+}
+
 /// One direction of a session: its RC4 handle, its signing key and its next sequence number.
 #[derive(Debug)]
 struct Direction {
     handle: Rc4Handle,
+    seal_key: SealKey,
     signing_key: Option<[u8; 16]>,
     seq_num: u32,
 }
 
 impl Direction {
     fn new(flags: NegotiateFlags, exported_session_key: &[u8; 16], mode: Mode) -> Self {
+        let seal_key = sealkey(flags, exported_session_key, mode);
         Self {
-            handle: Rc4Handle::from_seal_key(&sealkey(flags, exported_session_key, mode)),
+            handle: Rc4Handle::from_seal_key(&seal_key),
+            seal_key,
             signing_key: signkey(flags, exported_session_key, mode),
             seq_num: 0,
         }
+    }
+
+    fn reset_cipher(&mut self) {
+        self.handle = Rc4Handle::from_seal_key(&self.seal_key);
     }
 
     fn mac(&mut self, flags: NegotiateFlags, message: &[u8]) -> MessageSignature {
@@ -546,6 +565,78 @@ impl SessionSecurity {
     /// The next outbound and inbound sequence numbers.
     pub fn sequence_numbers(&self) -> (u32, u32) {
         (self.outbound.seq_num, self.inbound.seq_num)
+    }
+
+    /// Whether signatures carry a plain sequence number (extended session security), so an
+    /// out-of-order message can be told from an altered one.
+    pub fn has_plain_sequence_numbers(&self) -> bool {
+        self.outbound.signing_key.is_some()
+    }
+
+    /// Re-initialises the outbound RC4 handle with its sealing key, keeping the sequence
+    /// number: what SPNEGO does after the NTLM `mechListMIC` is produced (pyspnego
+    /// `_reset_ntlm_crypto_state`, matching Windows) **\[I\]**.
+    pub fn reset_outbound_cipher(&mut self) {
+        self.outbound.reset_cipher();
+    }
+
+    /// Re-initialises the inbound RC4 handle, after the peer's `mechListMIC` is verified.
+    pub fn reset_inbound_cipher(&mut self) {
+        self.inbound.reset_cipher();
+    }
+
+    /// `GSS_WrapEx` over several buffers (`EncryptMessage` / `MakeSignature` with several
+    /// `SECBUFFER_DATA` buffers): the parts marked `encrypt` are encrypted in place with one
+    /// continuing keystream; the parts marked `signed` are covered by the signature, in order.
+    pub fn seal_parts(&mut self, parts: &mut [MessagePart<'_>]) -> [u8; 16] {
+        let plain: Vec<u8> = parts.iter().filter(|p| p.signed).flat_map(|p| p.data.iter().copied()).collect();
+        for p in parts.iter_mut().filter(|p| p.encrypt) {
+            self.outbound.handle.apply(p.data);
+        }
+        self.outbound.mac(self.flags, &plain).to_bytes()
+    }
+
+    /// The inverse of [`SessionSecurity::seal_parts`]: decrypts the parts marked `encrypt`,
+    /// then checks the signature over the parts marked `signed`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SessionSecurity::verify_sequenced`].
+    pub fn unseal_parts(&mut self, parts: &mut [MessagePart<'_>], signature: &[u8]) -> Result<(), Error> {
+        for p in parts.iter_mut().filter(|p| p.encrypt) {
+            self.inbound.handle.apply(p.data);
+        }
+        let plain: Vec<u8> = parts.iter().filter(|p| p.signed).flat_map(|p| p.data.iter().copied()).collect();
+        self.verify_sequenced(&plain, signature)
+    }
+
+    /// `GSS_VerifyMICEx` checking the fields in the order of the Windows NTLM package: the
+    /// `Version`, then the checksum (which depends on the expected sequence number), then the
+    /// sequence number field.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadMessageSignature`] (not 16 bytes, or `Version` not 1);
+    /// [`Error::SignatureMismatch`] (the checksum differs: an altered, replayed or reordered
+    /// message); [`Error::OutOfSequence`] (the checksum matches and only the sequence number
+    /// field differs).
+    pub fn verify_sequenced(&mut self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        let expected_seq = self.inbound.seq_num;
+        let expected = self.inbound.mac(self.flags, message).to_bytes();
+        let received: &[u8; 16] = signature.try_into().map_err(|_| Error::BadMessageSignature)?;
+        if received[0..4] != expected[0..4] {
+            return Err(Error::BadMessageSignature);
+        }
+        // NTLM v1 ignores the RandomPad; ESS's checksum is bytes 4..12.
+        let from = if self.inbound.signing_key.is_none() { 8 } else { 4 };
+        if received[from..12] != expected[from..12] {
+            return Err(Error::SignatureMismatch);
+        }
+        if received[12..16] != expected[12..16] {
+            let found = u32::from_le_bytes([received[12], received[13], received[14], received[15]]);
+            return Err(Error::OutOfSequence { expected: expected_seq, found });
+        }
+        Ok(())
     }
 
     /// `GSS_GetMICEx`: the signature of `message` (MS-NLMP §3.4.4).

@@ -87,6 +87,14 @@ pub enum Error {
     SignatureMismatch,
     /// A message signature is not 16 bytes or its `Version` is not 1.
     BadMessageSignature,
+    /// A signature's sequence number is not the one expected (a replayed, dropped or
+    /// reordered message).
+    OutOfSequence {
+        /// The inbound sequence number expected.
+        expected: u32,
+        /// The one the signature carries.
+        found: u32,
+    },
     /// A payload field is too long for its 16-bit `Len` (encoding only).
     FieldTooLong {
         /// The field, as MS-NLMP names it.
@@ -129,6 +137,9 @@ impl fmt::Display for Error {
             Self::BadNtlmv2Response(why) => write!(f, "bad NTLMv2 response: {why}"),
             Self::SignatureMismatch => f.write_str("message signature does not match"),
             Self::BadMessageSignature => f.write_str("malformed NTLMSSP_MESSAGE_SIGNATURE"),
+            Self::OutOfSequence { expected, found } => {
+                write!(f, "signature sequence number {found}, expected {expected}")
+            }
             Self::FieldTooLong { field, len } => write!(f, "{field} is {len} bytes, more than 65535"),
             Self::UnacceptableFlags { flags, reason } => write!(f, "unacceptable flags {flags}: {reason}"),
         }

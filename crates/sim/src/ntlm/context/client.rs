@@ -121,7 +121,7 @@ pub fn start(config: ClientConfig, random: ClientRandom) -> Result<(ExpectChalle
 }
 
 /// The client after its NEGOTIATE_MESSAGE, waiting for the CHALLENGE_MESSAGE.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ExpectChallenge {
     config: ClientConfig,
     random: ClientRandom,
@@ -133,6 +133,14 @@ impl ExpectChallenge {
     /// The flags the NEGOTIATE_MESSAGE asked for.
     pub fn requested_flags(&self) -> F {
         self.requested
+    }
+
+    /// Sets the channel bindings (`SECBUFFER_CHANNEL_BINDINGS` of the call that carries the
+    /// CHALLENGE_MESSAGE), replacing the configured ones when `Some`.
+    pub fn set_channel_bindings(&mut self, channel_bindings: Option<Vec<u8>>) {
+        if channel_bindings.is_some() {
+            self.config.channel_bindings = channel_bindings;
+        }
     }
 
     /// Handles the CHALLENGE_MESSAGE: negotiates the flags, computes the responses and keys,

@@ -149,7 +149,7 @@ pub fn start(config: ServerConfig) -> ExpectNegotiate {
 }
 
 /// The server before any message, waiting for the NEGOTIATE_MESSAGE.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ExpectNegotiate {
     config: ServerConfig,
 }
@@ -242,7 +242,7 @@ impl ExpectNegotiate {
 }
 
 /// The server after its CHALLENGE_MESSAGE, waiting for the AUTHENTICATE_MESSAGE.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ExpectAuthenticate {
     config: ServerConfig,
     flags: F,
@@ -255,6 +255,14 @@ impl ExpectAuthenticate {
     /// The flags the CHALLENGE_MESSAGE offered.
     pub fn offered_flags(&self) -> F {
         self.flags
+    }
+
+    /// Sets the server's channel bindings (`SECBUFFER_CHANNEL_BINDINGS` of the call that
+    /// carries the AUTHENTICATE_MESSAGE), replacing the configured ones when `Some`.
+    pub fn set_expected_channel_bindings(&mut self, channel_bindings: Option<Vec<u8>>) {
+        if channel_bindings.is_some() {
+            self.config.expected_channel_bindings = channel_bindings;
+        }
     }
 
     /// Handles the AUTHENTICATE_MESSAGE: identifies the response, looks the account up,

@@ -66,6 +66,22 @@ fn every_table_parses_and_names_a_simulated_function() {
         FunctionId::QuerySecurityPackageInfoW,
         FunctionId::SspiSetAsyncNotifyCallback,
         FunctionId::SspiGetAsyncCallStatus,
+        FunctionId::InitializeSecurityContextA,
+        FunctionId::InitializeSecurityContextW,
+        FunctionId::AcceptSecurityContext,
+        FunctionId::CompleteAuthToken,
+        FunctionId::DeleteSecurityContext,
+        FunctionId::QueryContextAttributesW,
+        FunctionId::ImpersonateSecurityContext,
+        FunctionId::RevertSecurityContext,
+        FunctionId::MakeSignature,
+        FunctionId::VerifySignature,
+        FunctionId::EncryptMessage,
+        FunctionId::DecryptMessage,
+        FunctionId::SspiInitializeSecurityContextAsyncA,
+        FunctionId::SspiInitializeSecurityContextAsyncW,
+        FunctionId::SspiAcceptSecurityContextAsync,
+        FunctionId::SspiDeleteSecurityContextAsync,
     ] {
         assert!(tables.get(f).is_some(), "{f} has no status table");
     }
@@ -106,4 +122,56 @@ fn a_status_outside_the_table_is_caught() {
     let v = tables.check(&journal);
     assert_eq!(v.len(), 1);
     assert_eq!((v[0].function.as_str(), v[0].status), ("FreeCredentialsHandle", SecStatus::SEC_E_LOGON_DENIED));
+}
+
+/// Every status the context calls return in a run of successes and failures is in their table.
+#[test]
+fn context_calls_return_only_tabled_statuses() {
+    use sspi_emu::sim::Simulator;
+    use sspi_emu::*;
+
+    let tables = StatusTables::load_dir(fixtures_dir().join("status-tables")).unwrap();
+    let sim = Simulator::new();
+    let cred = |user: &str, password: &str, package: &str| {
+        sim.acquire_credentials_handle(
+            AcquireCredentials::new(package, CredentialUse::OUTBOUND)
+                .identity(AuthIdentity::unicode(user, "CONTOSO", password)),
+        )
+        .unwrap()
+        .handle
+    };
+    for package in ["NTLM", "Negotiate"] {
+        let server =
+            sim.acquire_credentials_handle(AcquireCredentials::new(package, CredentialUse::INBOUND)).unwrap().handle;
+        // Success, then the per-message calls, then misuse of the finished contexts.
+        let ok = Handshake::new(cred("alice", "Passw0rd!", package), server).run(&sim);
+        assert!(ok.is_complete(), "{package}: {:?}", ok.statuses());
+        let mut msg =
+            SecBufferDesc::new(vec![SecBuffer::output_token(16), SecBuffer::new(SecBufferType::DATA, b"hi".to_vec())]);
+        assert_eq!(sim.encrypt_message(ok.client, 0, &mut msg, 0), SecStatus::SEC_E_OK);
+        assert_eq!(sim.decrypt_message(ok.server, &mut msg, 0), Ok(None));
+        assert_eq!(sim.decrypt_message(ok.server, &mut msg, 0), Err(SecStatus::SEC_E_MESSAGE_ALTERED));
+        assert_eq!(
+            sim.complete_auth_token(ok.client, &SecBufferDesc::default()),
+            SecStatus::SEC_E_UNSUPPORTED_FUNCTION
+        );
+        assert_eq!(sim.impersonate_security_context(ok.server), SecStatus::SEC_E_OK);
+        assert_eq!(sim.revert_security_context(ok.server), SecStatus::SEC_E_OK);
+        for a in [ContextAttribute::Sizes, ContextAttribute::Names, ContextAttribute::Other(4)] {
+            let _ = sim.query_context_attributes(ok.client, a);
+        }
+        ok.delete(&sim);
+        assert_eq!(sim.delete_security_context(ok.client), SecStatus::SEC_E_OK, "deleted twice");
+        // Failures: a wrong password, a too-small buffer.
+        let denied = Handshake::new(cred("alice", "wrong", package), server).run(&sim);
+        assert_eq!(denied.server_status, Some(SecStatus::SEC_E_LOGON_DENIED), "{package}");
+        denied.delete(&sim);
+        let mut small = Handshake::new(cred("alice", "Passw0rd!", package), server);
+        small.token_capacity = 8;
+        assert_eq!(small.run(&sim).client_status, Some(SecStatus::SEC_E_BUFFER_TOO_SMALL));
+    }
+    let journal = sim.journal();
+    assert!(journal.iter().any(|e| e.function == FunctionId::AcceptSecurityContext));
+    let violations = tables.check(&journal);
+    assert!(violations.is_empty(), "{violations:#?}");
 }

@@ -1,5 +1,6 @@
-//! `sspi-emu demo`: `SspiAcquireCredentialsHandleAsync` step by step, on the embedded default
-//! world: one success, then one scenario per row of the function's documented error table.
+//! `sspi-emu demo`: the async SSPI family step by step, on the embedded default world: a whole
+//! NTLM handshake queued leg by leg, then `SspiAcquireCredentialsHandleAsync`'s success and one
+//! scenario per row of its documented error table.
 //!
 //! The scenario files (and the world files they name) are embedded with `include_str!`, so the
 //! demo runs from any directory. Each scenario prints its transcript, the final status of its
@@ -35,6 +36,7 @@ macro_rules! embed {
 /// `SspiAcquireCredentialsHandleAsync` error table. One line per file: add, remove or reorder
 /// lines freely (a file must exist under `fixtures/conformance/` when the binary is built).
 const SCENARIOS: &[Embedded] = &[
+    embed!("conformance", "handshake-ntlm-async.toml"),
     embed!("conformance", "ach-async-ok.toml"),
     embed!("conformance", "ach-async-insufficient-memory.toml"),
     embed!("conformance", "ach-async-internal-error.toml"),
@@ -55,7 +57,9 @@ The async SSPI family (SspiAcquireCredentialsHandleAsync and friends) does its w
 2. Polling: SspiGetAsyncCallStatus returns SEC_I_ASYNC_CALL_PENDING until the work completes,
    then the call's final status (SEC_E_OK or the error), the same on every later poll.
 3. Notification: the callback set with SspiSetAsyncNotifyCallback fires once, at completion.
-This demo uses the manual driver: each call waits until the demo completes it, so every moment shows.";
+This demo uses the manual driver: each call waits until the demo completes it, so every moment shows.
+First a whole NTLM handshake, client and server, each leg queued then polled; then the async
+acquisition and every row of its documented error table.";
 
 /// Resolves a scenario's `world = "..."` from the embedded world files.
 fn embedded_world(name: &str) -> Result<Arc<World>, String> {
@@ -125,18 +129,21 @@ fn run_one(out: &mut dyn Write, embedded: &Embedded, journal: bool, (n, total): 
     })
 }
 
-/// One line on the last queued `SspiAcquireCredentialsHandleAsync`, from the journal:
+/// One line on the last queued acquisition or context call, from the journal:
 /// `result: <function> completed with <status>`, or why there is no final status.
 fn final_status(sim: &Simulator) -> String {
     let journal = sim.journal();
     let last = journal.iter().rev().find(|e| {
         matches!(
             e.function,
-            FunctionId::SspiAcquireCredentialsHandleAsyncW | FunctionId::SspiAcquireCredentialsHandleAsyncA
+            FunctionId::SspiAcquireCredentialsHandleAsyncW
+                | FunctionId::SspiAcquireCredentialsHandleAsyncA
+                | FunctionId::SspiInitializeSecurityContextAsyncW
+                | FunctionId::SspiAcceptSecurityContextAsync
         )
     });
     let Some(entry) = last else {
-        return "result: no asynchronous acquisition was made".into();
+        return "result: no asynchronous call was made".into();
     };
     let f = entry.function.name();
     match (entry.queue_status, entry.status) {

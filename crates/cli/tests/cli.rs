@@ -69,6 +69,7 @@ fn demo_passes_and_shows_pending_then_each_final_status_in_order() {
     assert_eq!(
         results,
         [
+            "SspiAcceptSecurityContextAsync completed with SEC_E_OK (0x00000000)".to_string(),
             format!("{f} SEC_E_OK (0x00000000)"),
             format!("{f} SEC_E_INSUFFICIENT_MEMORY (0x80090300)"),
             format!("{f} SEC_E_INTERNAL_ERROR (0x80090304)"),
@@ -84,18 +85,22 @@ fn demo_passes_and_shows_pending_then_each_final_status_in_order() {
     assert_eq!(
         headers,
         [
-            "=== [1/8] ach-async-ok",
-            "=== [2/8] ach-async-insufficient-memory",
-            "=== [3/8] ach-async-internal-error",
-            "=== [4/8] ach-async-no-credentials",
-            "=== [5/8] ach-async-not-owner",
-            "=== [6/8] ach-async-secpkg-not-found",
-            "=== [7/8] ach-async-unknown-credentials",
-            "=== [8/8] ach-async-no-authenticating-authority",
+            "=== [1/9] handshake-ntlm-async",
+            "=== [2/9] ach-async-ok",
+            "=== [3/9] ach-async-insufficient-memory",
+            "=== [4/9] ach-async-internal-error",
+            "=== [5/9] ach-async-no-credentials",
+            "=== [6/9] ach-async-not-owner",
+            "=== [7/9] ach-async-secpkg-not-found",
+            "=== [8/9] ach-async-unknown-credentials",
+            "=== [9/9] ach-async-no-authenticating-authority",
         ]
     );
-    assert_eq!(out.lines().filter(|l| *l == "PASS").count(), 8);
-    assert_eq!(out.lines().last(), Some("8 of 8 scenarios passed"));
+    assert_eq!(out.lines().filter(|l| *l == "PASS").count(), 9);
+    assert_eq!(out.lines().last(), Some("9 of 9 scenarios passed"));
+    // The handshake shows the queue-then-poll pattern on both sides.
+    assert!(out.contains("SspiInitializeSecurityContextAsyncW(`client`"), "{out}");
+    assert!(out.contains("is a token 394 B (NTLM AUTHENTICATE_MESSAGE)") || out.contains("NTLM AUTHENTICATE_MESSAGE"));
 }
 
 #[test]
@@ -104,8 +109,9 @@ fn demo_journal_prints_one_json_journal_per_scenario() {
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(0), "{out}");
     // Each journal is a pretty-printed JSON array starting on a line of its own.
-    assert_eq!(out.lines().filter(|l| *l == "[").count(), 8);
+    assert_eq!(out.lines().filter(|l| *l == "[").count(), 9);
     assert_eq!(out.lines().filter(|l| *l == "    \"function\": \"SspiAcquireCredentialsHandleAsyncW\",").count(), 8);
+    assert_eq!(out.lines().filter(|l| *l == "    \"function\": \"SspiAcceptSecurityContextAsync\",").count(), 2);
 }
 
 #[test]

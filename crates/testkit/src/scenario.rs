@@ -36,6 +36,8 @@ use sspi_emu::{
 };
 use toml::Spanned;
 
+mod contexts;
+
 /// A parsed scenario.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,6 +145,28 @@ pub struct Step {
     up: Option<bool>,
     #[serde(default)]
     name: Option<String>,
+    /// Context steps (`scenario/contexts.rs`): the `CtxtHandle` variable.
+    #[serde(default)]
+    context: Option<String>,
+    #[serde(default)]
+    target: Option<String>,
+    /// `ISC_REQ_*` / `ASC_REQ_*` names without the prefix.
+    #[serde(default)]
+    flags: Option<Vec<String>>,
+    #[serde(default)]
+    input: Option<String>,
+    #[serde(default)]
+    output: Option<String>,
+    #[serde(default)]
+    capacity: Option<u64>,
+    #[serde(default)]
+    tamper: bool,
+    #[serde(default)]
+    attribute: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    text: Option<String>,
 }
 
 /// Calls that need the simulator's own controls.
@@ -296,6 +320,18 @@ const KNOWN_CALLS: &[&str] = &[
     "expect_get_key",
     "set_lsa_available",
     "set_authority_reachable",
+    "InitializeSecurityContextW",
+    "InitializeSecurityContextA",
+    "SspiInitializeSecurityContextAsyncW",
+    "SspiInitializeSecurityContextAsyncA",
+    "AcceptSecurityContext",
+    "SspiAcceptSecurityContextAsync",
+    "DeleteSecurityContext",
+    "SspiDeleteSecurityContextAsync",
+    "QueryContextAttributesW",
+    "EncryptMessage",
+    "DecryptMessage",
+    "expect_token",
 ];
 
 /// What the runner can reach: the SSPI surface, and the simulator when there is one.
@@ -321,6 +357,9 @@ pub struct Runner<'a> {
     callbacks: Arc<Mutex<CallbackLog>>,
     get_keys: Arc<Mutex<HashMap<String, Vec<Option<String>>>>>,
     transcript: String,
+    sec: HashMap<String, Out<sspi_emu::CtxtHandle>>,
+    tokens: HashMap<String, contexts::TokenSource>,
+    messages: HashMap<String, sspi_emu::SecBufferDesc>,
 }
 
 fn parse_use(s: &str) -> Option<CredentialUse> {
@@ -350,6 +389,9 @@ impl<'a> Runner<'a> {
             callbacks: Arc::new(Mutex::new(CallbackLog::default())),
             get_keys: Arc::new(Mutex::new(HashMap::new())),
             transcript: String::new(),
+            sec: HashMap::new(),
+            tokens: HashMap::new(),
+            messages: HashMap::new(),
         }
     }
 
@@ -424,7 +466,8 @@ impl<'a> Runner<'a> {
     }
 
     fn expect_status(&mut self, step: &Step, got: SecStatus, what: &str) -> Result<(), String> {
-        let queued = step.call.get_ref().starts_with("Sspi") && step.call.get_ref().contains("Handle");
+        let call = step.call.get_ref();
+        let queued = call.starts_with("Sspi") && (call.contains("Handle") || call.contains("SecurityContext"));
         let explain = if queued && got == SecStatus::SEC_E_OK {
             "Queued: the call was accepted; its result comes later."
         } else {
@@ -503,6 +546,9 @@ impl<'a> Runner<'a> {
 
     fn step(&mut self, step: &Step) -> Result<(), String> {
         let b = self.h.backend;
+        if let Some(result) = self.context_step(step.call.get_ref(), step) {
+            return result;
+        }
         match step.call.get_ref().as_str() {
             "SspiCreateAsyncContext" => {
                 let name = step.ctx.clone().ok_or("needs `ctx`")?;

@@ -152,10 +152,17 @@ impl<R: Copy + Default> ContextOutputs<R> {
         self.context_attr.get()
     }
 
-    /// Sets the output token buffer back to `capacity` bytes, for the next call of a loop.
+    /// Sets the output token buffer back to `capacity` zero bytes, for the next call of a loop
+    /// (reusing its allocation, as a C caller reuses its buffer).
     pub fn reset_token(&self, capacity: usize) {
         if let Some(o) = &self.output {
-            o.set(Self::with_token(capacity).output.map(|o| o.get()).unwrap_or_default());
+            o.with_mut(|d| match d.find_mut(crate::SecBufferType::TOKEN) {
+                Some(b) => {
+                    b.data.clear();
+                    b.data.resize(capacity, 0);
+                }
+                None => *d = SecBufferDesc::new(vec![crate::SecBuffer::output_token(capacity)]),
+            });
         }
     }
 }

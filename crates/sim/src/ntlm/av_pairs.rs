@@ -134,26 +134,25 @@ impl AvPair {
     }
 
     /// The encoded value (without the 4-byte AV_PAIR header).
-    fn value(&self) -> Vec<u8> {
+    /// Appends the value's bytes to `out`.
+    fn write_value(&self, out: &mut Vec<u8>) {
         match self {
             Self::NbComputerName(s)
             | Self::NbDomainName(s)
             | Self::DnsComputerName(s)
             | Self::DnsDomainName(s)
             | Self::DnsTreeName(s)
-            | Self::TargetName(s) => utf16le(s),
-            Self::Flags(v) => v.to_le_bytes().to_vec(),
-            Self::Timestamp(v) => v.to_le_bytes().to_vec(),
+            | Self::TargetName(s) => push_utf16le(out, s),
+            Self::Flags(v) => out.extend_from_slice(&v.to_le_bytes()),
+            Self::Timestamp(v) => out.extend_from_slice(&v.to_le_bytes()),
             Self::SingleHost(h) => {
-                let mut v = Vec::with_capacity(48);
-                v.extend_from_slice(&h.size.to_le_bytes());
-                v.extend_from_slice(&h.z4.to_le_bytes());
-                v.extend_from_slice(&h.custom_data);
-                v.extend_from_slice(&h.machine_id);
-                v
+                out.extend_from_slice(&h.size.to_le_bytes());
+                out.extend_from_slice(&h.z4.to_le_bytes());
+                out.extend_from_slice(&h.custom_data);
+                out.extend_from_slice(&h.machine_id);
             }
-            Self::ChannelBindings(h) => h.to_vec(),
-            Self::Unknown { value, .. } => value.clone(),
+            Self::ChannelBindings(h) => out.extend_from_slice(h),
+            Self::Unknown { value, .. } => out.extend_from_slice(value),
         }
     }
 
@@ -234,13 +233,16 @@ impl AvPairs {
     ///
     /// A value longer than 65,535 bytes is cut to fit `AvLen` (no real pair comes near).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(256);
         for pair in &self.0 {
-            let value = pair.value();
-            let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+            let header = out.len();
             out.extend_from_slice(&pair.id().0.to_le_bytes());
-            out.extend_from_slice(&len.to_le_bytes());
-            out.extend_from_slice(&value[..usize::from(len)]);
+            out.extend_from_slice(&[0, 0]);
+            pair.write_value(&mut out);
+            // A value longer than 65535 bytes is cut to fit its 16-bit AvLen.
+            let len = u16::try_from(out.len() - header - 4).unwrap_or(u16::MAX);
+            out.truncate(header + 4 + usize::from(len));
+            out[header + 2..header + 4].copy_from_slice(&len.to_le_bytes());
         }
         out.extend_from_slice(&[0, 0, 0, 0]);
         out
@@ -289,7 +291,17 @@ impl AvPairs {
 
 /// UTF-16LE bytes of `s`.
 pub(crate) fn utf16le(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+    let mut out = Vec::with_capacity(s.len() * 2);
+    push_utf16le(&mut out, s);
+    out
+}
+
+/// Appends the UTF-16LE bytes of `s` to `out`.
+pub(crate) fn push_utf16le(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() * 2);
+    for unit in s.encode_utf16() {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
 }
 
 /// `bytes` as UTF-16LE text, or `None` if the length is odd or a surrogate is unpaired.

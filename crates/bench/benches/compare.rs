@@ -305,6 +305,7 @@ fn seal(c: &mut Criterion) {
 }
 
 /// Runs one operation `n` times (for `examples/count.rs`, under callgrind).
+#[allow(dead_code)] // used by the example, not by the bench itself
 pub(crate) fn run_named(what: &str, n: usize) {
     let sim = Simulator::builder().journal(JournalMode::Off).build();
     let (isc_out, asc_out) = (IscOutputs::with_token(0), AscOutputs::with_token(0));

@@ -108,6 +108,16 @@ impl SecurityContext {
         matches!(self.stage, Stage::Established(_)) && self.spnego.as_ref().is_none_or(|s| s.complete)
     }
 
+    /// After a failed later leg: the context is left `Failed`, so the next leg is
+    /// `SEC_E_OUT_OF_SEQUENCE` (module docs; Wine's tests on Windows, NT 5 source: research
+    /// §3) \[O/I\]. Not when the output buffer was too small (the caller retries with a bigger
+    /// one), nor when the context was already complete (a stray token does not break it).
+    fn poison(&mut self, e: &Error) {
+        if !matches!(e, Error::BufferTooSmall { .. } | Error::ContextComplete) && !self.complete() {
+            self.stage = Stage::Failed;
+        }
+    }
+
     fn session(&mut self) -> Result<&mut Session, Error> {
         match &mut self.stage {
             Stage::Established(s) if self.spnego.as_ref().is_none_or(|s| s.complete) => Ok(s),
@@ -429,7 +439,7 @@ impl Core {
                 if ctx.side != Side::Client {
                     return Err(Error::InvalidHandle("context (a server context passed to InitializeSecurityContext)"));
                 }
-                let leg = self.initialize_next(&mut ctx, args, out, allocate)?;
+                let leg = self.initialize_next(&mut ctx, args, out, allocate).inspect_err(|e| ctx.poison(e))?;
                 if let Some(n) = &out.new_context {
                     n.set(handle);
                 }
@@ -686,7 +696,7 @@ impl Core {
                 if ctx.side != Side::Server {
                     return Err(Error::InvalidHandle("context (a client context passed to AcceptSecurityContext)"));
                 }
-                let leg = self.accept_next(&mut ctx, args, out, allocate)?;
+                let leg = self.accept_next(&mut ctx, args, out, allocate).inspect_err(|e| ctx.poison(e))?;
                 if let Some(n) = &out.new_context {
                     n.set(handle);
                 }
@@ -1055,7 +1065,8 @@ impl Core {
             // A completed Negotiate context reports NTLM's values [O].
             ContextAttribute::Sizes => ContextAttributeValue::Sizes(sizes(ntlm.max_token, negotiated)),
             ContextAttribute::PackageInfo => ContextAttributeValue::PackageInfo(ntlm),
-            ContextAttribute::NegotiationInfo if ctx.negotiate => {
+            // NTLM answers too: COMPLETE and its own package (Wine's testAuth on Windows, W1) [O].
+            ContextAttribute::NegotiationInfo => {
                 ContextAttributeValue::NegotiationInfo { package: ntlm, state: NegotiationState::Complete }
             }
             ContextAttribute::Flags => ContextAttributeValue::Flags(flags_attribute(side, negotiated)),

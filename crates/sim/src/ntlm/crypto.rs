@@ -543,13 +543,19 @@ impl Direction {
 ///
 /// # Windows
 ///
-/// Without extended session security both directions have the same key (SEALKEY does not
-/// depend on the side) but, as MS-NLMP §3.1.5.1.2 describes, separate RC4 handles **\[D\]**.
+/// Without extended session security the two directions are one: SEALKEY does not depend on
+/// the side, and one RC4 handle and one sequence number serve sending and receiving (half
+/// duplex), as the NT 5 msv1_0 source (`SpInitUserModeContext`), Samba's and pyspnego's NTLM do;
+/// pyspnego cannot read the second message otherwise (`tests/interop_sspi.rs`, case f1)
+/// **\[I\]**. MS-NLMP §3.1.5.1.2 initialises separate client and server handles from that
+/// one key **\[D\]**; the two readings agree until both sides have sent.
 #[derive(Debug)]
 pub struct SessionSecurity {
     flags: NegotiateFlags,
     outbound: Direction,
-    inbound: Direction,
+    /// The peer's direction with extended session security; `None` without it, where
+    /// `outbound` serves both ways.
+    inbound: Option<Direction>,
 }
 
 impl SessionSecurity {
@@ -558,13 +564,24 @@ impl SessionSecurity {
         Self {
             flags,
             outbound: Direction::new(flags, exported_session_key, mode),
-            inbound: Direction::new(flags, exported_session_key, mode.other()),
+            inbound: flags
+                .contains(NegotiateFlags::NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY)
+                .then(|| Direction::new(flags, exported_session_key, mode.other())),
         }
     }
 
-    /// The next outbound and inbound sequence numbers.
+    /// The direction that verifies and unseals the peer's messages.
+    fn inbound(&mut self) -> &mut Direction {
+        match &mut self.inbound {
+            Some(d) => d,
+            None => &mut self.outbound,
+        }
+    }
+
+    /// The next outbound and inbound sequence numbers (one counter without extended session
+    /// security).
     pub fn sequence_numbers(&self) -> (u32, u32) {
-        (self.outbound.seq_num, self.inbound.seq_num)
+        (self.outbound.seq_num, self.inbound.as_ref().unwrap_or(&self.outbound).seq_num)
     }
 
     /// Whether signatures carry a plain sequence number (extended session security), so an
@@ -582,7 +599,7 @@ impl SessionSecurity {
 
     /// Re-initialises the inbound RC4 handle, after the peer's `mechListMIC` is verified.
     pub fn reset_inbound_cipher(&mut self) {
-        self.inbound.reset_cipher();
+        self.inbound().reset_cipher();
     }
 
     /// `GSS_WrapEx` over several buffers (`EncryptMessage` / `MakeSignature` with several
@@ -604,7 +621,7 @@ impl SessionSecurity {
     /// As [`SessionSecurity::verify_sequenced`].
     pub fn unseal_parts(&mut self, parts: &mut [MessagePart<'_>], signature: &[u8]) -> Result<(), Error> {
         for p in parts.iter_mut().filter(|p| p.encrypt) {
-            self.inbound.handle.apply(p.data);
+            self.inbound().handle.apply(p.data);
         }
         let plain: Vec<u8> = parts.iter().filter(|p| p.signed).flat_map(|p| p.data.iter().copied()).collect();
         self.verify_sequenced(&plain, signature)
@@ -621,14 +638,17 @@ impl SessionSecurity {
     /// message); [`Error::OutOfSequence`] (the checksum matches and only the sequence number
     /// field differs).
     pub fn verify_sequenced(&mut self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
-        let expected_seq = self.inbound.seq_num;
-        let expected = self.inbound.mac(self.flags, message).to_bytes();
+        let flags = self.flags;
+        let inbound = self.inbound();
+        let expected_seq = inbound.seq_num;
+        let expected = inbound.mac(flags, message).to_bytes();
+        let v1 = inbound.signing_key.is_none();
         let received: &[u8; 16] = signature.try_into().map_err(|_| Error::BadMessageSignature)?;
         if received[0..4] != expected[0..4] {
             return Err(Error::BadMessageSignature);
         }
         // NTLM v1 ignores the RandomPad; ESS's checksum is bytes 4..12.
-        let from = if self.inbound.signing_key.is_none() { 8 } else { 4 };
+        let from = if v1 { 8 } else { 4 };
         if received[from..12] != expected[from..12] {
             return Err(Error::SignatureMismatch);
         }
@@ -652,8 +672,10 @@ impl SessionSecurity {
     /// [`Error::SignatureMismatch`] if it does not match. The inbound sequence number moves on
     /// either way.
     pub fn verify(&mut self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
-        let expected = self.inbound.mac(self.flags, message).to_bytes();
-        compare(&expected, signature, self.inbound.signing_key.is_none())
+        let flags = self.flags;
+        let inbound = self.inbound();
+        let expected = inbound.mac(flags, message).to_bytes();
+        compare(&expected, signature, inbound.signing_key.is_none())
     }
 
     /// `GSS_WrapEx`: encrypts `message` in place and returns its signature (MS-NLMP §3.4.3).
@@ -669,7 +691,7 @@ impl SessionSecurity {
     ///
     /// As [`SessionSecurity::verify`]; the message is decrypted either way.
     pub fn unseal(&mut self, message: &mut [u8], signature: &[u8]) -> Result<(), Error> {
-        self.inbound.handle.apply(message);
+        self.inbound().handle.apply(message);
         self.verify(message, signature)
     }
 }

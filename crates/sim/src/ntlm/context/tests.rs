@@ -116,8 +116,10 @@ fn assert_sessions_interoperate(c: &mut ClientEstablished, s: &mut ServerEstabli
         assert_eq!(cs.unseal(&mut data, &sig), Ok(()));
         assert_eq!(data, format!("sealed to client {i}").into_bytes());
     }
-    assert_eq!(cs.sequence_numbers(), (6, 6));
-    assert_eq!(ss.sequence_numbers(), (6, 6));
+    // Without extended session security one counter serves both directions.
+    let n = if cs.has_plain_sequence_numbers() { 6 } else { 12 };
+    assert_eq!(cs.sequence_numbers(), (n, n));
+    assert_eq!(ss.sequence_numbers(), (n, n));
     // Replaying an old signature fails: the inbound sequence number has moved on.
     let sig = cs.sign(b"once");
     assert_eq!(ss.verify(b"once", &sig), Ok(()));

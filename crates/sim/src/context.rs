@@ -205,7 +205,14 @@ fn write_token(output: Option<&Out<SecBufferDesc>>, token: Vec<u8>) {
     if let Some(o) = output {
         o.with_mut(|d| {
             if let Some(b) = d.find_mut(SecBufferType::TOKEN) {
-                b.data = token;
+                if b.data.capacity() >= token.len() {
+                    // The caller's buffer: the token is copied in and cbBuffer set to its length.
+                    b.data.clear();
+                    b.data.extend_from_slice(&token);
+                } else {
+                    // ALLOCATE_MEMORY: the package's buffer.
+                    b.data = token;
+                }
             }
         });
     }

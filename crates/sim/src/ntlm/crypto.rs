@@ -505,7 +505,9 @@ pub struct MessagePart<'a> {
 /// One direction of a session: its RC4 handle, its signing key and its next sequence number.
 #[derive(Debug)]
 struct Direction {
-    handle: Rc4Handle,
+    /// The RC4 state; `None` until first used after creation or a reset (the key schedule is
+    /// run lazily, so a handshake that never seals pays nothing for it).
+    handle: Option<Rc4Handle>,
     seal_key: SealKey,
     signing_key: Option<[u8; 16]>,
     seq_num: u32,
@@ -514,24 +516,72 @@ struct Direction {
 impl Direction {
     fn new(flags: NegotiateFlags, exported_session_key: &[u8; 16], mode: Mode) -> Self {
         let seal_key = sealkey(flags, exported_session_key, mode);
-        Self {
-            handle: Rc4Handle::from_seal_key(&seal_key),
-            seal_key,
-            signing_key: signkey(flags, exported_session_key, mode),
-            seq_num: 0,
-        }
+        Self { handle: None, seal_key, signing_key: signkey(flags, exported_session_key, mode), seq_num: 0 }
+    }
+
+    fn rc4(&mut self) -> &mut Rc4Handle {
+        let key = &self.seal_key;
+        self.handle.get_or_insert_with(|| Rc4Handle::from_seal_key(key))
     }
 
     fn reset_cipher(&mut self) {
-        self.handle = Rc4Handle::from_seal_key(&self.seal_key);
+        self.handle = None;
     }
 
     fn mac(&mut self, flags: NegotiateFlags, message: &[u8]) -> MessageSignature {
+        let digest = self.digest(&[message]);
+        self.finish(flags, digest)
+    }
+
+    /// The keyless part of `MAC` over the concatenation of `parts` (which must be plaintext):
+    /// HMAC_MD5(SigningKey, SeqNum ‖ Message) with ESS, CRC32(Message) without.
+    fn digest(&self, parts: &[&[u8]]) -> [u8; 16] {
+        match &self.signing_key {
+            Some(key) => {
+                let mut mac = <Hmac<Md5> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+                mac.update(&self.seq_num.to_le_bytes());
+                for p in parts {
+                    mac.update(p);
+                }
+                mac.finalize().into_bytes().into()
+            }
+            None => {
+                let mut crc = crc32fast::Hasher::new();
+                for p in parts {
+                    crc.update(p);
+                }
+                let mut out = [0; 16];
+                out[..4].copy_from_slice(&crc.finalize().to_le_bytes());
+                out
+            }
+        }
+    }
+
+    /// The rest of `MAC`, after any sealing of the same message: the checksum's RC4 (ESS with
+    /// key exchange) or the v1 RandomPad / Checksum / SeqNum encryption; the sequence number
+    /// moves on.
+    fn finish(&mut self, flags: NegotiateFlags, digest: [u8; 16]) -> MessageSignature {
         let seq_num = self.seq_num;
         self.seq_num = self.seq_num.wrapping_add(1);
         match &self.signing_key {
-            Some(key) => mac_ess(flags, &mut self.handle, key, seq_num, message),
-            None => mac_v1(&mut self.handle, seq_num, message).signature(),
+            Some(_) => {
+                let mut checksum = [0; 8];
+                checksum.copy_from_slice(&digest[0..8]);
+                if flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_KEY_EXCH) {
+                    self.rc4().apply(&mut checksum);
+                }
+                MessageSignature::Ess { checksum, seq_num }
+            }
+            None => {
+                let mut pad_and_sum = [0; 8];
+                pad_and_sum[4..].copy_from_slice(&digest[..4]);
+                self.rc4().apply(&mut pad_and_sum);
+                let mut seq = [0; 4];
+                self.rc4().apply(&mut seq);
+                let checksum = [pad_and_sum[4], pad_and_sum[5], pad_and_sum[6], pad_and_sum[7]];
+                let seq_num = (u32::from_le_bytes(seq) ^ seq_num).to_le_bytes();
+                MessageSignature::V1 { random_pad: [0; 4], checksum, seq_num }
+            }
         }
     }
 }
@@ -552,49 +602,60 @@ impl Direction {
 #[derive(Debug)]
 pub struct SessionSecurity {
     flags: NegotiateFlags,
-    outbound: Direction,
-    /// The peer's direction with extended session security; `None` without it, where
-    /// `outbound` serves both ways.
+    exported_session_key: [u8; 16],
+    mode: Mode,
+    /// This side's direction, derived on first use: a handshake that never signs or seals
+    /// never pays for the key derivations and RC4 key schedules.
+    outbound: Option<Direction>,
+    /// The peer's direction with extended session security; unused without it, where the
+    /// outbound direction serves both ways.
     inbound: Option<Direction>,
 }
 
 impl SessionSecurity {
     /// The session of side `mode` with the negotiated `flags` and the exported session key.
     pub fn new(flags: NegotiateFlags, exported_session_key: &[u8; 16], mode: Mode) -> Self {
-        Self {
-            flags,
-            outbound: Direction::new(flags, exported_session_key, mode),
-            inbound: flags
-                .contains(NegotiateFlags::NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY)
-                .then(|| Direction::new(flags, exported_session_key, mode.other())),
-        }
+        Self { flags, exported_session_key: *exported_session_key, mode, outbound: None, inbound: None }
+    }
+
+    fn half_duplex(&self) -> bool {
+        !self.flags.contains(NegotiateFlags::NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY)
+    }
+
+    /// The direction that signs and seals this side's messages.
+    fn outbound(&mut self) -> &mut Direction {
+        let (flags, key, mode) = (self.flags, self.exported_session_key, self.mode);
+        self.outbound.get_or_insert_with(|| Direction::new(flags, &key, mode))
     }
 
     /// The direction that verifies and unseals the peer's messages.
     fn inbound(&mut self) -> &mut Direction {
-        match &mut self.inbound {
-            Some(d) => d,
-            None => &mut self.outbound,
+        if self.half_duplex() {
+            return self.outbound();
         }
+        let (flags, key, mode) = (self.flags, self.exported_session_key, self.mode.other());
+        self.inbound.get_or_insert_with(|| Direction::new(flags, &key, mode))
     }
 
     /// The next outbound and inbound sequence numbers (one counter without extended session
     /// security).
     pub fn sequence_numbers(&self) -> (u32, u32) {
-        (self.outbound.seq_num, self.inbound.as_ref().unwrap_or(&self.outbound).seq_num)
+        let out = self.outbound.as_ref().map_or(0, |d| d.seq_num);
+        let inb = if self.half_duplex() { out } else { self.inbound.as_ref().map_or(0, |d| d.seq_num) };
+        (out, inb)
     }
 
     /// Whether signatures carry a plain sequence number (extended session security), so an
     /// out-of-order message can be told from an altered one.
     pub fn has_plain_sequence_numbers(&self) -> bool {
-        self.outbound.signing_key.is_some()
+        !self.half_duplex()
     }
 
     /// Re-initialises the outbound RC4 handle with its sealing key, keeping the sequence
     /// number: what SPNEGO does after the NTLM `mechListMIC` is produced (pyspnego
     /// `_reset_ntlm_crypto_state`, matching Windows) **\[I\]**.
     pub fn reset_outbound_cipher(&mut self) {
-        self.outbound.reset_cipher();
+        self.outbound().reset_cipher();
     }
 
     /// Re-initialises the inbound RC4 handle, after the peer's `mechListMIC` is verified.
@@ -606,11 +667,18 @@ impl SessionSecurity {
     /// `SECBUFFER_DATA` buffers): the parts marked `encrypt` are encrypted in place with one
     /// continuing keystream; the parts marked `signed` are covered by the signature, in order.
     pub fn seal_parts(&mut self, parts: &mut [MessagePart<'_>]) -> [u8; 16] {
-        let plain: Vec<u8> = parts.iter().filter(|p| p.signed).flat_map(|p| p.data.iter().copied()).collect();
+        let flags = self.flags;
+        let out = self.outbound();
+        // The checksum covers the plaintext; the keystream encrypts the data first, then the
+        // checksum (MS-NLMP §3.4.3).
+        let digest = {
+            let signed: Vec<&[u8]> = parts.iter().filter(|p| p.signed).map(|p| &*p.data).collect();
+            out.digest(&signed)
+        };
         for p in parts.iter_mut().filter(|p| p.encrypt) {
-            self.outbound.handle.apply(p.data);
+            out.rc4().apply(p.data);
         }
-        self.outbound.mac(self.flags, &plain).to_bytes()
+        out.finish(flags, digest).to_bytes()
     }
 
     /// The inverse of [`SessionSecurity::seal_parts`]: decrypts the parts marked `encrypt`,
@@ -621,10 +689,10 @@ impl SessionSecurity {
     /// As [`SessionSecurity::verify_sequenced`].
     pub fn unseal_parts(&mut self, parts: &mut [MessagePart<'_>], signature: &[u8]) -> Result<(), Error> {
         for p in parts.iter_mut().filter(|p| p.encrypt) {
-            self.inbound().handle.apply(p.data);
+            self.inbound().rc4().apply(p.data);
         }
-        let plain: Vec<u8> = parts.iter().filter(|p| p.signed).flat_map(|p| p.data.iter().copied()).collect();
-        self.verify_sequenced(&plain, signature)
+        let signed: Vec<&[u8]> = parts.iter().filter(|p| p.signed).map(|p| &*p.data).collect();
+        self.verify_parts(&signed, signature)
     }
 
     /// `GSS_VerifyMICEx` checking the fields in the order of the Windows NTLM package: the
@@ -638,10 +706,16 @@ impl SessionSecurity {
     /// message); [`Error::OutOfSequence`] (the checksum matches and only the sequence number
     /// field differs).
     pub fn verify_sequenced(&mut self, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+        self.verify_parts(&[message], signature)
+    }
+
+    /// [`SessionSecurity::verify_sequenced`] of the concatenation of `parts`.
+    fn verify_parts(&mut self, parts: &[&[u8]], signature: &[u8]) -> Result<(), Error> {
         let flags = self.flags;
         let inbound = self.inbound();
         let expected_seq = inbound.seq_num;
-        let expected = inbound.mac(flags, message).to_bytes();
+        let digest = inbound.digest(parts);
+        let expected = inbound.finish(flags, digest).to_bytes();
         let v1 = inbound.signing_key.is_none();
         let received: &[u8; 16] = signature.try_into().map_err(|_| Error::BadMessageSignature)?;
         if received[0..4] != expected[0..4] {
@@ -661,7 +735,8 @@ impl SessionSecurity {
 
     /// `GSS_GetMICEx`: the signature of `message` (MS-NLMP §3.4.4).
     pub fn sign(&mut self, message: &[u8]) -> [u8; 16] {
-        self.outbound.mac(self.flags, message).to_bytes()
+        let flags = self.flags;
+        self.outbound().mac(flags, message).to_bytes()
     }
 
     /// `GSS_VerifyMICEx`: checks the peer's signature of `message`.
@@ -681,8 +756,9 @@ impl SessionSecurity {
     /// `GSS_WrapEx`: encrypts `message` in place and returns its signature (MS-NLMP §3.4.3).
     pub fn seal(&mut self, message: &mut [u8]) -> [u8; 16] {
         let plain = message.to_vec();
-        self.outbound.handle.apply(message);
-        self.outbound.mac(self.flags, &plain).to_bytes()
+        self.outbound().rc4().apply(message);
+        let flags = self.flags;
+        self.outbound().mac(flags, &plain).to_bytes()
     }
 
     /// `GSS_UnwrapEx`: decrypts the peer's `message` in place and checks its signature.
@@ -691,7 +767,7 @@ impl SessionSecurity {
     ///
     /// As [`SessionSecurity::verify`]; the message is decrypted either way.
     pub fn unseal(&mut self, message: &mut [u8], signature: &[u8]) -> Result<(), Error> {
-        self.inbound().handle.apply(message);
+        self.inbound().rc4().apply(message);
         self.verify(message, signature)
     }
 }

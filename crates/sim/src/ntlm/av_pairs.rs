@@ -309,6 +309,10 @@ pub(crate) fn from_utf16le(bytes: &[u8]) -> Option<String> {
     if !bytes.len().is_multiple_of(2) {
         return None;
     }
+    // Names are almost always ASCII: build the string directly.
+    if bytes.chunks_exact(2).all(|c| c[1] == 0 && c[0] < 0x80) {
+        return Some(bytes.iter().step_by(2).map(|&b| char::from(b)).collect());
+    }
     let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     String::from_utf16(&units).ok()
 }

@@ -43,6 +43,32 @@ pub fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     mac.finalize().into_bytes().into()
 }
 
+/// An HMAC-MD5 key, processed once, for several MACs under the same key.
+#[derive(Clone)]
+pub struct HmacMd5Key(Hmac<Md5>);
+
+impl HmacMd5Key {
+    /// Processes `key`.
+    pub fn new(key: &[u8]) -> Self {
+        Self(<Hmac<Md5> as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length"))
+    }
+
+    /// HMAC_MD5(key, concatenation of `parts`).
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 16] {
+        let mut m = self.0.clone();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+}
+
+impl std::fmt::Debug for HmacMd5Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacMd5Key(..)")
+    }
+}
+
 /// DES-ECB of one block with a 7-byte key, expanded to 8 bytes as MS-NLMP §6 describes (the
 /// low bit of each key byte is the ignored parity bit).
 pub fn des7(key: &[u8; 7], block: &[u8; 8]) -> [u8; 8] {
@@ -250,17 +276,25 @@ pub fn ntlmv2_responses(
     server_name: &[u8],
 ) -> Ntlmv2Responses {
     let temp = ntlmv2_client_challenge(time, client_challenge, server_name);
-    let nt_proof_str = hmac_md5(response_key_nt, &[server_challenge, &temp]);
-    let mut nt_challenge_response = nt_proof_str.to_vec();
+    // One keyed HMAC state serves the three MACs under ResponseKeyNT (= ResponseKeyLM for v2).
+    let keyed_nt = HmacMd5Key::new(response_key_nt);
+    let nt_proof_str = keyed_nt.mac(&[server_challenge, &temp]);
+    let mut nt_challenge_response = Vec::with_capacity(16 + temp.len());
+    nt_challenge_response.extend_from_slice(&nt_proof_str);
     nt_challenge_response.extend_from_slice(&temp);
+    let lm = if response_key_lm == response_key_nt {
+        keyed_nt.mac(&[server_challenge, client_challenge])
+    } else {
+        hmac_md5(response_key_lm, &[server_challenge, client_challenge])
+    };
     let mut lm_challenge_response = [0; 24];
-    lm_challenge_response[0..16].copy_from_slice(&hmac_md5(response_key_lm, &[server_challenge, client_challenge]));
+    lm_challenge_response[0..16].copy_from_slice(&lm);
     lm_challenge_response[16..24].copy_from_slice(client_challenge);
     Ntlmv2Responses {
         nt_proof_str,
         nt_challenge_response,
         lm_challenge_response,
-        session_base_key: hmac_md5(response_key_nt, &[&nt_proof_str]),
+        session_base_key: keyed_nt.mac(&[&nt_proof_str]),
     }
 }
 

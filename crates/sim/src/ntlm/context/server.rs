@@ -24,7 +24,7 @@ use sspi_emu_api::{SecStatus, TimeStamp};
 
 use super::super::av_pairs::{AvPair, AvPairs, MSV_AV_FLAG_MIC_PRESENT, utf16le};
 use super::super::crypto::{
-    Mode, desl, hmac_md5, kxkey_v1, kxkey_v1_ess, md4, md5, ntlmv1_responses, ntowfv1, ntowfv2_from_nt_hash, rc4k,
+    HmacMd5Key, Mode, desl, kxkey_v1, kxkey_v1_ess, md4, md5, ntlmv1_responses, ntowfv1, ntowfv2_from_nt_hash, rc4k,
 };
 use super::super::messages::{AuthenticateMessage, ChallengeMessage, NegotiateMessage, Ntlmv2Response, decode_text};
 use super::super::{Error, NegotiateFlags as F};
@@ -356,12 +356,12 @@ impl ExpectAuthenticate {
         let sc = &self.server_challenge;
         let key_exchange_key = match kind {
             ResponseKind::Ntlmv2 => {
-                let key = ntowfv2_from_nt_hash(&account.nt_hash, &user, &domain);
-                let proof = hmac_md5(&key, &[sc, &nt[16..]]);
+                let key = HmacMd5Key::new(&ntowfv2_from_nt_hash(&account.nt_hash, &user, &domain));
+                let proof = key.mac(&[sc, &nt[16..]]);
                 if !ct_eq(&proof, &nt[..16]) {
                     return Err(AuthError::WrongPassword);
                 }
-                hmac_md5(&key, &[&proof])
+                key.mac(&[&proof])
             }
             ResponseKind::Ntlmv1Ess => {
                 let mut client_challenge = [0; 8];

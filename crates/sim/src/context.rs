@@ -592,62 +592,10 @@ impl Core {
         let input = input_token(args.input.as_ref())?;
         let bindings = channel_bindings(args.input.as_ref())?;
         let req = IscReq(ctx.req);
+        if let Stage::ClientExpectChallenge(_) = ctx.stage {
+            return self.client_authenticate(ctx, input, bindings, out, allocate, req);
+        }
         match std::mem::replace(&mut ctx.stage, Stage::Failed) {
-            Stage::ClientExpectChallenge(mut state) => {
-                let backup = state.clone();
-                let capacity = match output_capacity(out.output.as_ref(), allocate) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        ctx.stage = Stage::ClientExpectChallenge(backup);
-                        return Err(e);
-                    }
-                };
-                // The server's reply: a bare CHALLENGE, or a NegTokenResp carrying one.
-                let challenge = match &mut ctx.spnego {
-                    None => input.to_vec(),
-                    Some(s) => match read_server_reply(s, input) {
-                        Ok(Some(t)) => t,
-                        Ok(None) => return Err(Error::InvalidToken("the NegTokenResp carries no NTLM token")),
-                        Err(e) => return Err(e),
-                    },
-                };
-                state.set_channel_bindings(bindings);
-                let (established, authenticate) = state.handle(&challenge, self.now()).map_err(Error::Ntlm)?;
-                let mut session = established.into_session();
-                let token = match &mut ctx.spnego {
-                    None => authenticate,
-                    Some(s) => {
-                        let mic = (session.has_mic() || s.mic_required).then(|| {
-                            let mic = session.security().sign(&s.mech_list).to_vec();
-                            session.security().reset_outbound_cipher();
-                            s.mic_sent = true;
-                            mic
-                        });
-                        let resp = NegTokenResp {
-                            response_token: Some(authenticate),
-                            mech_list_mic: mic,
-                            ..Default::default()
-                        };
-                        SpnegoToken::bare(NegotiationToken::Resp(resp)).encode()
-                    }
-                };
-                if let Err(e) = fits(capacity, &token) {
-                    ctx.stage = Stage::ClientExpectChallenge(backup);
-                    return Err(e);
-                }
-                let negotiated = session.flags();
-                ctx.attributes = isc_ret(req, Some(negotiated), allocate, ctx.anonymous).0;
-                ctx.stage = Stage::Established(Box::new(session));
-                write_token(out.output.as_ref(), token);
-                out.context_attr.set(IscRet(ctx.attributes));
-                if let Some(e) = &out.expiry {
-                    e.set(ctx.expiry);
-                }
-                // Raw NTLM is done once the AUTHENTICATE is built; SPNEGO waits for the
-                // acceptor's accept-completed (and its mechListMIC).
-                let status = if ctx.spnego.is_some() { SecStatus::SEC_I_CONTINUE_NEEDED } else { SecStatus::SEC_E_OK };
-                Ok(Leg { status })
-            }
             Stage::Established(mut session) if ctx.spnego.as_ref().is_some_and(|s| !s.complete) => {
                 // The acceptor's final NegTokenResp: accept-completed with its mechListMIC.
                 let s = ctx.spnego.as_mut().ok_or(Error::ContextIncomplete)?;
@@ -687,6 +635,74 @@ impl Core {
                 Err(if done { Error::ContextComplete } else { Error::ContextFailed })
             }
         }
+    }
+
+    /// The client's leg on the CHALLENGE: the AUTHENTICATE (in a NegTokenResp with the
+    /// mechListMIC under SPNEGO). The NTLM state is read, not consumed: a too-small output
+    /// buffer leaves the context exactly as it was; any other failure ends it.
+    fn client_authenticate(
+        &self,
+        ctx: &mut SecurityContext,
+        input: &[u8],
+        bindings: Option<Vec<u8>>,
+        out: &IscOutputs,
+        allocate: bool,
+        req: IscReq,
+    ) -> Result<Leg, Error> {
+        let capacity = output_capacity(out.output.as_ref(), allocate)?;
+        let result = (|| {
+            // The server's reply: a bare CHALLENGE, or a NegTokenResp carrying one.
+            let mut spnego = ctx.spnego.clone();
+            let challenge = match &mut spnego {
+                None => std::borrow::Cow::Borrowed(input),
+                Some(s) => std::borrow::Cow::Owned(
+                    read_server_reply(s, input)?
+                        .ok_or(Error::InvalidToken("the NegTokenResp carries no NTLM token"))?,
+                ),
+            };
+            let Stage::ClientExpectChallenge(state) = &mut ctx.stage else {
+                return Err(Error::ContextFailed);
+            };
+            state.set_channel_bindings(bindings);
+            let (established, authenticate) = state.handle(&challenge, self.now()).map_err(Error::Ntlm)?;
+            let mut session = established.into_session();
+            let token = match &mut spnego {
+                None => authenticate,
+                Some(s) => {
+                    let mic = (session.has_mic() || s.mic_required).then(|| {
+                        let mic = session.security().sign(&s.mech_list).to_vec();
+                        session.security().reset_outbound_cipher();
+                        s.mic_sent = true;
+                        mic
+                    });
+                    let resp =
+                        NegTokenResp { response_token: Some(authenticate), mech_list_mic: mic, ..Default::default() };
+                    SpnegoToken::bare(NegotiationToken::Resp(resp)).encode()
+                }
+            };
+            Ok((session, spnego, token))
+        })();
+        let (session, spnego, token) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.stage = Stage::Failed;
+                return Err(e);
+            }
+        };
+        // Too small: nothing changes, the caller may retry with a larger buffer.
+        fits(capacity, &token)?;
+        ctx.spnego = spnego;
+        ctx.attributes = isc_ret(req, Some(session.flags()), allocate, ctx.anonymous).0;
+        ctx.stage = Stage::Established(Box::new(session));
+        write_token(out.output.as_ref(), token);
+        out.context_attr.set(IscRet(ctx.attributes));
+        if let Some(e) = &out.expiry {
+            e.set(ctx.expiry);
+        }
+        // Raw NTLM is done once the AUTHENTICATE is built; SPNEGO waits for the acceptor's
+        // accept-completed (and its mechListMIC).
+        let status = if ctx.spnego.is_some() { SecStatus::SEC_I_CONTINUE_NEEDED } else { SecStatus::SEC_E_OK };
+        Ok(Leg { status })
     }
 
     /// `AcceptSecurityContext`: one server leg.
@@ -834,8 +850,11 @@ impl Core {
         let bindings = channel_bindings(args.input.as_ref())?;
         let capacity = output_capacity(out.output.as_ref(), allocate)?;
         let req = AscReq(ctx.req);
-        let backup = ctx.stage.backup();
-        let spnego_backup = ctx.spnego.clone();
+        // Only the NEGOTIATE leg consumes its state; the AUTHENTICATE leg restores its own.
+        let (backup, spnego_backup) = match &ctx.stage {
+            Stage::ServerExpectNegotiate(_) => (ctx.stage.backup(), ctx.spnego.clone()),
+            _ => (None, None),
+        };
         let result = self.accept_step(ctx, input, bindings, capacity);
         match result {
             Ok((status, token)) => {
@@ -912,6 +931,8 @@ impl Core {
                 Ok((SecStatus::SEC_I_CONTINUE_NEEDED, token))
             }
             Stage::ServerExpectAuthenticate(mut state) => {
+                // The state is only read: a too-small buffer puts it back untouched.
+                let spnego_before = ctx.spnego.clone();
                 state.set_expected_channel_bindings(bindings);
                 let accounts: &[crate::world::Principal] = &self.world.principals;
                 let established = state.handle(&mech_token, &accounts).map_err(Error::Logon)?;
@@ -960,7 +981,11 @@ impl Core {
                         SpnegoToken::bare(NegotiationToken::Resp(resp)).encode()
                     }
                 };
-                fits(capacity, &token)?;
+                if let Err(e) = fits(capacity, &token) {
+                    ctx.stage = Stage::ServerExpectAuthenticate(state);
+                    ctx.spnego = spnego_before;
+                    return Err(e);
+                }
                 let principal = self.world.principal_index(&ctx.client_name);
                 let luid = self.new_network_session(principal);
                 ctx.logon = Some(luid);

@@ -299,6 +299,10 @@ pub(crate) fn utf16le(s: &str) -> Vec<u8> {
 /// Appends the UTF-16LE bytes of `s` to `out`.
 pub(crate) fn push_utf16le(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() * 2);
+    if s.is_ascii() {
+        out.extend(s.bytes().flat_map(|b| [b, 0]));
+        return;
+    }
     for unit in s.encode_utf16() {
         out.extend_from_slice(&unit.to_le_bytes());
     }
@@ -311,7 +315,8 @@ pub(crate) fn from_utf16le(bytes: &[u8]) -> Option<String> {
     }
     // Names are almost always ASCII: build the string directly.
     if bytes.chunks_exact(2).all(|c| c[1] == 0 && c[0] < 0x80) {
-        return Some(bytes.iter().step_by(2).map(|&b| char::from(b)).collect());
+        let ascii: Vec<u8> = bytes.chunks_exact(2).map(|c| c[0]).collect();
+        return String::from_utf8(ascii).ok();
     }
     let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     String::from_utf16(&units).ok()

@@ -144,9 +144,14 @@ pub fn ntowfv2(password: &str, user: &str, domain: &str) -> [u8; 16] {
 
 /// `NTOWFv2` from the NT hash instead of the password.
 pub fn ntowfv2_from_nt_hash(nt_hash: &[u8; 16], user: &str, domain: &str) -> [u8; 16] {
-    let mut identity = user.to_uppercase();
-    identity.push_str(domain);
-    hmac_md5(nt_hash, &[&utf16le(&identity)])
+    let mut identity = Vec::with_capacity((user.len() + domain.len()) * 2);
+    if user.is_ascii() {
+        identity.extend(user.bytes().flat_map(|b| [b.to_ascii_uppercase(), 0]));
+    } else {
+        identity.extend(utf16le(&user.to_uppercase()));
+    }
+    identity.extend(utf16le(domain));
+    hmac_md5(nt_hash, &[&identity])
 }
 
 /// `LMOWFv2`: the same function as [`ntowfv2`] (MS-NLMP §3.3.2).

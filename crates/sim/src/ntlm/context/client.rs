@@ -163,7 +163,7 @@ impl ExpectChallenge {
     ///
     /// The decoding errors of [`ChallengeMessage::decode`];
     /// [`Error::UnacceptableFlags`] when the server picked neither UNICODE nor OEM.
-    pub fn handle(self, challenge_bytes: &[u8], time: TimeStamp) -> Result<(ClientEstablished, Vec<u8>), Error> {
+    pub fn handle(&self, challenge_bytes: &[u8], time: TimeStamp) -> Result<(ClientEstablished, Vec<u8>), Error> {
         let challenge = ChallengeMessage::decode(challenge_bytes)?;
         let flags = negotiate_flags(self.requested, challenge.flags)?;
         let cfg = &self.config;

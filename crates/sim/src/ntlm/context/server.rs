@@ -281,7 +281,7 @@ impl ExpectAuthenticate {
     ///
     /// An [`AuthError`]; [`AuthError::status`] gives what `AcceptSecurityContext` returns.
     pub fn handle(
-        self,
+        &self,
         authenticate_bytes: &[u8],
         accounts: &dyn AccountLookup,
     ) -> Result<ServerEstablished, AuthError> {

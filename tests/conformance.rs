@@ -98,3 +98,133 @@ fn a_bad_fault_rule_is_reported_at_its_line_in_the_scenario() {
     let e = Scenario::parse(text, std::path::Path::new("x.toml")).unwrap_err();
     assert!(e.starts_with("x.toml:7:10: field `status`:"), "{e}");
 }
+
+/// The environment this test binary runs in: the simulator, real Windows, or Wine
+/// (`SSPI_EMU_ENV=wine`, set by `.ci/wine-leg`).
+fn environment() -> String {
+    if sspi_emu::BACKEND_NAME == "simulator" {
+        return "simulator".into();
+    }
+    std::env::var("SSPI_EMU_ENV").unwrap_or_else(|_| "windows".into())
+}
+
+/// The corpus through `sspi_emu::backend()` with no simulator control, as on a real backend:
+/// scenarios that need simulator control are skipped with the reason printed; the others must
+/// pass or fail exactly where `fixtures/divergences.toml` says for this environment.
+#[test]
+fn the_corpus_on_the_build_backend_agrees_with_the_divergence_list() {
+    use sspi_emu_testkit::{Divergences, Harness, RunResult, Runner};
+    let fixtures = fixtures_dir();
+    let env = environment();
+    let divergences = Divergences::load(&fixtures.join("divergences.toml")).unwrap();
+    let mut results = Vec::new();
+    let mut ran = 0;
+    for file in corpus(&fixtures).unwrap() {
+        let scenario = Scenario::load(&file).unwrap();
+        let backend = sspi_emu::backend();
+        let mut runner = Runner::new(Harness { backend: backend.as_ref(), sim: None });
+        let result = match runner.run(&scenario) {
+            Outcome::Passed => {
+                ran += 1;
+                RunResult::Passed
+            }
+            Outcome::Skipped(why) => {
+                println!("SKIP {} on {env}: {why}", scenario.name);
+                RunResult::Skipped(why)
+            }
+            Outcome::Failed(why) => {
+                ran += 1;
+                println!("DIVERGES {} on {env}: {why}\n{}", scenario.name, runner.transcript());
+                RunResult::Failed(runner.first_failure().unwrap_or(0), why)
+            }
+        };
+        results.push((scenario.name.clone(), result));
+    }
+    assert!(ran >= 5, "only {ran} scenarios run without simulator control");
+    let problems = divergences.check(&env, &results);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn divergences_name_existing_scenarios_and_steps() {
+    let fixtures = fixtures_dir();
+    let divergences = sspi_emu_testkit::Divergences::load(&fixtures.join("divergences.toml")).unwrap();
+    for d in &divergences.0 {
+        let s = Scenario::load(fixtures.join("conformance").join(format!("{}.toml", d.scenario)))
+            .unwrap_or_else(|e| panic!("divergence names {}: {e}", d.scenario));
+        assert!(d.step >= 1 && d.step <= s.steps.len(), "{} has no step {}", d.scenario, d.step);
+        assert!(s.requirements().is_empty(), "{} needs simulator control, so it never runs on {}", d.scenario, d.env);
+    }
+}
+
+/// A recording replays: the simulator's run of a scenario recorded twice is the same, and a
+/// changed status is reported at its step.
+#[test]
+fn recordings_compare_step_by_step() {
+    use sspi_emu_testkit::{Harness, Recording};
+    let fixtures = fixtures_dir();
+    let s = Scenario::load(fixtures.join("conformance/handshake-negotiate.toml")).unwrap();
+    let record = || {
+        let sim = sspi_emu::sim::Simulator::new();
+        Recording::make(
+            Harness { backend: &sim, sim: None },
+            &s,
+            "conformance/handshake-negotiate.toml",
+            "simulator",
+            "simulator",
+        )
+    };
+    let a = record();
+    let b = record();
+    assert_eq!(a.outcome, "passed");
+    assert!(a.steps.iter().any(|st| st.token.as_deref() == Some("SPNEGO NegTokenInit")), "{:?}", a.steps);
+    assert_eq!(a.first_difference(&b), None);
+    let json = a.to_json();
+    let back: Recording = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, a);
+    let mut c = b.clone();
+    c.env = "wine".into();
+    c.steps[4].status = Some("SEC_E_LOGON_DENIED".into());
+    let diff = a.first_difference(&c).unwrap();
+    assert!(diff.starts_with(&format!("step {}: simulator (simulator) has", c.steps[4].step)), "{diff}");
+    assert!(diff.contains("wine (simulator) has") && diff.ends_with("-> SEC_E_LOGON_DENIED"), "{diff}");
+}
+
+/// Recordings made on a real backend (`fixtures/recordings/<env>/*.json`, made by
+/// `sspi-emu record` under Wine or on Windows) replay against the simulator: they agree, or
+/// differ first at a step `fixtures/divergences.toml` lists for that environment.
+#[test]
+fn committed_recordings_replay_against_the_simulator() {
+    use sspi_emu_testkit::{Divergences, Harness, Recording};
+    let fixtures = fixtures_dir();
+    let divergences = Divergences::load(&fixtures.join("divergences.toml")).unwrap();
+    let dir = fixtures.join("recordings");
+    let Ok(envs) = std::fs::read_dir(&dir) else {
+        println!("no recordings in {}", dir.display());
+        return;
+    };
+    let mut replayed = 0;
+    for env in envs.flatten() {
+        for f in std::fs::read_dir(env.path()).unwrap().flatten() {
+            if f.path().extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let rec = Recording::load(&f.path()).unwrap();
+            let s = Scenario::load(fixtures.join(&rec.file)).unwrap();
+            let sim = sspi_emu::sim::Simulator::new();
+            let ours = Recording::make(Harness { backend: &sim, sim: None }, &s, &rec.file, "simulator", "simulator");
+            if let Some(diff) = ours.first_difference(&rec) {
+                let step: usize = diff
+                    .strip_prefix("step ")
+                    .and_then(|d| d.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let listed =
+                    divergences.0.iter().any(|d| d.env == rec.env && d.scenario == rec.scenario && d.step == step);
+                assert!(listed, "{}: {diff} (not in divergences.toml)", f.path().display());
+            }
+            replayed += 1;
+        }
+    }
+    println!("replayed {replayed} recordings");
+}

@@ -5,6 +5,8 @@
 //!   sspi-emu run [-v] [--fixtures DIR] FILE…  run scenario files; one PASS/FAIL/SKIP line each
 //!   sspi-emu packages [--world FILE]          list a world's packages, as EnumerateSecurityPackages
 //!   sspi-emu world check FILE…                check world files; `ok FILE` or file:line:col errors
+//!   sspi-emu record --out DIR FILE…           record scenarios' statuses on this build's backend
+//!   sspi-emu replay RECORDING…                replay recordings on the simulator; first difference
 //! ```
 //!
 //! Exit codes: 0 when everything passed, 1 when a scenario failed or a file is invalid, 2 for
@@ -13,6 +15,7 @@
 
 mod demo;
 mod packages;
+mod record;
 mod run;
 
 use std::io::{self, Write};
@@ -62,6 +65,29 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         world: Option<PathBuf>,
     },
+    /// Record scenarios on this build's backend (the simulator; real Windows when built with
+    /// `--features backend-win`): every status and token kind, as JSON, one file per scenario.
+    Record {
+        /// Scenario files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Where the recordings go (`<DIR>/<scenario>.json`).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The fixtures directory (default: as for `run`).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
+    /// Replay recordings against the simulator and report the first difference of each.
+    /// Exits 0 only if every recording matches.
+    Replay {
+        /// Recording files (JSON, from `record`).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The fixtures directory (default: as for `run`).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+    },
     /// Work with world files.
     World {
         /// What to do with them.
@@ -108,6 +134,12 @@ fn main() -> ExitCode {
             run::run(&mut out, &files, &opts)
         }
         Command::Packages { world } => packages::list(&mut out, world.as_deref()),
+        Command::Record { files, out: dir, fixtures } => {
+            record::record(&mut out, &files, &fixtures.unwrap_or_else(run::find_fixtures), &dir)
+        }
+        Command::Replay { files, fixtures } => {
+            record::replay(&mut out, &files, &fixtures.unwrap_or_else(run::find_fixtures))
+        }
         Command::World { command: WorldCommand::Check { files } } => packages::check_worlds(&mut out, &files),
     };
     let result = result.and_then(|v| out.flush().map(|()| v));

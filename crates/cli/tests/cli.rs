@@ -235,3 +235,36 @@ fn run_reports_failures_and_unparsable_files_and_exits_non_zero() {
     assert!(lines[2].starts_with(&want), "{}", lines[2]);
     assert_eq!(lines[3], "1 passed, 2 failed");
 }
+
+#[test]
+fn record_then_replay_matches_and_a_changed_status_is_reported_at_its_step() {
+    let dir = Scratch::new("record");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scenario = root.join("fixtures/conformance/handshake-negotiate.toml");
+    let out_dir = dir.0.join("rec");
+    let o = run(sspi_emu().arg("record").arg("--out").arg(&out_dir).arg(&scenario).current_dir(&root));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "simulator handshake-negotiate: passed (17 results)\n");
+    let rec = out_dir.join("handshake-negotiate.json");
+    let o = run(sspi_emu().arg("replay").arg(&rec).current_dir(&root));
+    assert_eq!(stdout(&o), "SAME handshake-negotiate (17 results, simulator vs simulator)\n");
+    assert_eq!(o.status.code(), Some(0));
+    // A recording whose fourth server leg was refused differs at that step.
+    let text = std::fs::read_to_string(&rec).unwrap();
+    let changed = text.replacen(
+        "\"SEC_E_OK\"\n    },\n    {\n      \"step\": 9",
+        "\"SEC_E_LOGON_DENIED\"\n    },\n    {\n      \"step\": 9",
+        1,
+    );
+    assert_ne!(changed, text, "the edit applies");
+    std::fs::write(&rec, changed).unwrap();
+    let o = run(sspi_emu().arg("replay").arg(&rec).current_dir(&root));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).starts_with(
+            "DIFF handshake-negotiate: step 8: simulator (simulator) has AcceptSecurityContext -> SEC_E_OK"
+        ),
+        "{}",
+        stdout(&o)
+    );
+}

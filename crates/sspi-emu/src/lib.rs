@@ -2,7 +2,7 @@
 //!
 //! The crate users depend on. It re-exports the SSPI contract ([`Backend`], [`SecStatus`],
 //! handles, flags) and picks the backend: the simulator by default; real Windows `secur32`
-//! with the `backend-win` feature (planned, see the project's issues).
+//! with the `backend-win` feature (Windows targets; under Wine on Linux, `.ci/wine-leg`).
 //!
 //! ```text
 //!   your test ──► sspi_emu::backend() ──► Simulator (world + packages + async engine)
@@ -37,14 +37,27 @@ pub use sspi_emu_api::*;
 /// The simulator backend, its world, drivers, faults and journal.
 pub use sspi_emu_sim as sim;
 
+#[cfg(all(feature = "backend-win", not(windows)))]
+compile_error!(
+    "the `backend-win` feature calls the real secur32.dll: build for a Windows target \
+     (e.g. `--target x86_64-pc-windows-gnu`, run under Wine with `.ci/wine-leg`)"
+);
+
 /// A backend with the default configuration: the simulator of the embedded default world,
-/// Documented profile, inline driver.
+/// Documented profile, inline driver; with `backend-win`, the real SSPI of this machine.
 pub fn backend() -> std::sync::Arc<dyn Backend> {
-    std::sync::Arc::new(sim::Simulator::new())
+    #[cfg(all(feature = "backend-win", windows))]
+    {
+        std::sync::Arc::new(sspi_emu_win::WinBackend::new())
+    }
+    #[cfg(not(all(feature = "backend-win", windows)))]
+    {
+        std::sync::Arc::new(sim::Simulator::new())
+    }
 }
 
-/// Which backend this build uses: `"simulator"` (or `"windows"` with `backend-win`).
-pub const BACKEND_NAME: &str = "simulator";
+/// Which backend this build uses: `"simulator"`, or `"windows"` with `backend-win`.
+pub const BACKEND_NAME: &str = if cfg!(feature = "backend-win") { "windows" } else { "simulator" };
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[doc = include_str!("../../../README.md")]

@@ -5,9 +5,13 @@
 //! corpus can run on every backend.
 #![forbid(unsafe_code)]
 
+pub mod divergences;
+pub mod record;
 pub mod scenario;
 pub mod tables;
 
+pub use divergences::{Divergence, Divergences, RunResult};
+pub use record::{RecordedStep, Recording};
 pub use scenario::{
     Harness, Outcome, Runner, Scenario, WorldLoader, corpus, fixtures_dir, run_on_simulator, run_on_simulator_with,
 };

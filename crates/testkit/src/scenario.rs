@@ -360,6 +360,11 @@ pub struct Runner<'a> {
     sec: HashMap<String, Out<sspi_emu::CtxtHandle>>,
     tokens: HashMap<String, contexts::TokenSource>,
     messages: HashMap<String, sspi_emu::SecBufferDesc>,
+    /// The step being run (1-based), for the recording.
+    current: usize,
+    recorded: Vec<crate::record::RecordedStep>,
+    keep_going: bool,
+    first_failure: Option<usize>,
 }
 
 fn parse_use(s: &str) -> Option<CredentialUse> {
@@ -392,12 +397,41 @@ impl<'a> Runner<'a> {
             sec: HashMap::new(),
             tokens: HashMap::new(),
             messages: HashMap::new(),
+            current: 0,
+            recorded: Vec::new(),
+            keep_going: false,
+            first_failure: None,
         }
     }
 
     /// The transcript so far: one line per step, with the virtual time when known.
     pub fn transcript(&self) -> &str {
         &self.transcript
+    }
+
+    /// Every status (and token kind) the steps saw, in order: what a recording stores.
+    pub fn recorded(&self) -> &[crate::record::RecordedStep] {
+        &self.recorded
+    }
+
+    /// Runs every step even after an expectation fails (to record a backend's whole run);
+    /// the outcome still reports the first failure.
+    pub fn keep_going(&mut self, keep_going: bool) {
+        self.keep_going = keep_going;
+    }
+
+    /// The step (1-based) whose expectation failed first, if any.
+    pub fn first_failure(&self) -> Option<usize> {
+        self.first_failure
+    }
+
+    fn record(&mut self, step: &Step, status: Option<SecStatus>, token: Option<String>) {
+        self.recorded.push(crate::record::RecordedStep {
+            step: self.current,
+            call: step.call.get_ref().clone(),
+            status: status.map(|s| s.name().map_or_else(|| s.to_string(), str::to_string)),
+            token,
+        });
     }
 
     /// Runs `s`. Skips (with the reason) when it needs simulator control the harness lacks.
@@ -408,24 +442,31 @@ impl<'a> Runner<'a> {
                 return Outcome::Skipped(format!("needs {}", req.join(", ")));
             }
         }
+        let mut first: Option<Outcome> = None;
         for (i, step) in s.steps.iter().enumerate() {
             let seen = self.callbacks.lock().fired.len();
+            self.current = i + 1;
             let result = self.step(step);
             let fired: Vec<(String, AsyncContextHandle)> = self.callbacks.lock().fired[seen..].to_vec();
             for (name, ctx) in fired {
                 self.say(&format!("    callback `{name}` fired for {ctx}: the call is complete"));
             }
             if let Err(msg) = result {
-                return Outcome::Failed(format!(
+                let failed = Outcome::Failed(format!(
                     "{}:{}: step {} ({}): {msg}",
                     s.file.display(),
                     s.line(step),
                     i + 1,
                     step.call.get_ref()
                 ));
+                self.first_failure.get_or_insert(i + 1);
+                if !self.keep_going {
+                    return failed;
+                }
+                first.get_or_insert(failed);
             }
         }
-        Outcome::Passed
+        first.unwrap_or(Outcome::Passed)
     }
 
     fn ctx(&mut self, step: &Step) -> Result<AsyncContextHandle, String> {
@@ -466,6 +507,7 @@ impl<'a> Runner<'a> {
     }
 
     fn expect_status(&mut self, step: &Step, got: SecStatus, what: &str) -> Result<(), String> {
+        self.record(step, Some(got), None);
         let call = step.call.get_ref();
         let queued = call.starts_with("Sspi") && (call.contains("Handle") || call.contains("SecurityContext"));
         let explain = if queued && got == SecStatus::SEC_E_OK {

@@ -27,6 +27,15 @@ impl TokenSource {
     }
 }
 
+/// The kind part of a description (`NTLM NEGOTIATE_MESSAGE`), without sizes, which differ
+/// between implementations.
+fn kind_of(description: &str) -> &str {
+    match description.split_once('(') {
+        Some((_, rest)) => rest.trim_end_matches(')'),
+        None => description,
+    }
+}
+
 /// A short description of a token for the transcript.
 fn describe(token: &[u8]) -> String {
     let kind = match token {
@@ -152,6 +161,7 @@ impl Runner<'_> {
                 let token =
                     self.tokens.get(name).map(TokenSource::bytes).ok_or_else(|| format!("no token `{name}`"))?;
                 let got = describe(&token);
+                self.record(step, None, Some(kind_of(&got).to_string()));
                 self.say(&format!("check: `{name}` is a {got}"));
                 match &step.kind {
                     Some(want) if !got.contains(want.as_str()) => Err(format!("expected {want}, got {got}")),

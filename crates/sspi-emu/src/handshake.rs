@@ -117,6 +117,12 @@ impl Handshake {
 
     /// Runs the loop to the end (both sides done, or one failed).
     pub fn run(&self, backend: &dyn Backend) -> Established {
+        self.run_between(backend, backend)
+    }
+
+    /// Runs the loop with the client on `client` and the server on `server`: two backends, e.g.
+    /// the simulator against real Windows (a hybrid pair).
+    pub fn run_between(&self, client: &dyn Backend, server: &dyn Backend) -> Established {
         let mut e = Established::default();
         let isc_out = IscOutputs::with_token(self.token_capacity);
         let asc_out = AscOutputs::with_token(self.token_capacity);
@@ -137,7 +143,7 @@ impl Handshake {
                 }
                 first_client = false;
                 isc_out.reset_token(self.token_capacity);
-                let status = backend.initialize_security_context(args, &isc_out);
+                let status = client.initialize_security_context(args, &isc_out);
                 let token = if status.is_error() { Vec::new() } else { isc_out.token() };
                 e.client = isc_out.context();
                 e.client_status = Some(status);
@@ -164,7 +170,7 @@ impl Handshake {
                         .next(e.server, input)
                 };
                 asc_out.reset_token(self.token_capacity);
-                let status = backend.accept_security_context(args, &asc_out);
+                let status = server.accept_security_context(args, &asc_out);
                 let token = if status.is_error() { Vec::new() } else { asc_out.token() };
                 e.server = asc_out.context();
                 e.server_status = Some(status);

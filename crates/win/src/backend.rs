@@ -6,8 +6,8 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use sspi_emu_api::{
     AcceptSecurityContext, AcquireCredentials, AscOutputs, AscRet, AsyncContextHandle, Backend, ContextAttribute,
     ContextAttributeValue, ContextOutputs, CredHandle, Credentials, CredentialsAttribute, CredentialsAttributeValue,
-    CtxtHandle, InitializeSecurityContext, IscOutputs, IscRet, NotifyCallback, NtStatus, Out, SecBufferDesc,
-    SecPkgInfo, SecStatus, SecString, TimeStamp,
+    CtxtHandle, DriverControl, InitializeSecurityContext, IscOutputs, IscRet, NotifyCallback, NtStatus, Out,
+    SecBufferDesc, SecPkgInfo, SecStatus, SecString, TimeStamp,
 };
 
 use crate::engine::{Driver, Engine, Executor};
@@ -260,8 +260,8 @@ impl Executor for Secur32 {
 /// The real SSPI behind the `Backend` trait.
 ///
 /// Sync calls go straight to secur32. The async family runs the same sync calls under this
-/// crate's [`Engine`] (one worker thread by default), since `Sspi*Async*` exist only in kernel
-/// mode and are never linked.
+/// crate's [`Engine`] (inline by default, or on worker threads), since `Sspi*Async*` exist only
+/// in kernel mode and are never linked.
 ///
 /// # Examples
 ///
@@ -286,7 +286,9 @@ impl Default for WinBackend {
 }
 
 impl WinBackend {
-    /// A backend whose async calls complete on one worker thread.
+    /// A backend whose async calls complete before the queueing call returns ([`Driver::Inline`],
+    /// the simulator's default too). [`WinBackend::with_driver`] with [`Driver::Threaded`] runs
+    /// them on worker threads instead, so that they are observably pending.
     pub fn new() -> Self {
         Self::with_driver(Driver::default())
     }
@@ -296,10 +298,34 @@ impl WinBackend {
         Self { engine: Engine::new(Arc::new(Secur32), driver) }
     }
 
-    /// Blocks until no async call is in flight.
-    pub fn wait_idle(&self) {
-        self.engine.wait_idle();
+    /// Blocks until no async call is in flight; returns how many completed meanwhile.
+    pub fn wait_idle(&self) -> usize {
+        self.engine.wait_idle()
     }
+}
+
+/// What a real backend can offer of the driver control: waiting for in-flight calls. There is
+/// no queue a test can hold (every queued call is already running or about to), and no
+/// virtual clock, so `step` and `complete` complete nothing and `advance_seconds` does nothing.
+/// Scenarios that need those declare the manual driver and are skipped on real backends.
+impl DriverControl for WinBackend {
+    fn in_flight(&self) -> usize {
+        self.engine.in_flight()
+    }
+
+    fn step(&self) -> bool {
+        false
+    }
+
+    fn complete(&self, _ctx: AsyncContextHandle) -> bool {
+        false
+    }
+
+    fn run_until_idle(&self) -> usize {
+        self.engine.wait_idle()
+    }
+
+    fn advance_seconds(&self, _seconds: f64) {}
 }
 
 impl Backend for WinBackend {
@@ -475,5 +501,9 @@ impl Backend for WinBackend {
 
     fn sspi_delete_security_context_async(&self, ctx: AsyncContextHandle, context: CtxtHandle) -> SecStatus {
         self.engine.delete_security_context(ctx, context)
+    }
+
+    fn driver(&self) -> Option<&dyn DriverControl> {
+        Some(self)
     }
 }

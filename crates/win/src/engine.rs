@@ -26,6 +26,7 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle, ThreadId};
@@ -81,9 +82,10 @@ pub enum Driver {
 }
 
 impl Default for Driver {
-    /// One worker thread: calls really are pending while the sync call runs.
+    /// `Inline`, as the simulator's default (`Simulator::new()`), so that the same scenario sees
+    /// the same completion order on both backends. Use `Threaded` to see calls pending.
     fn default() -> Self {
-        Self::Threaded { workers: 1 }
+        Self::Inline
     }
 }
 
@@ -196,6 +198,8 @@ struct Core<E> {
     executor: Arc<E>,
     table: Mutex<Table>,
     in_flight: Mutex<usize>,
+    /// Calls completed so far (for `run_until_idle`'s count).
+    completed: AtomicU64,
     idle: Condvar,
     inline: bool,
 }
@@ -220,6 +224,7 @@ impl<E: Executor> Engine<E> {
             executor,
             table: Mutex::new(Table::default()),
             in_flight: Mutex::new(0),
+            completed: AtomicU64::new(0),
             idle: Condvar::new(),
             inline: driver == Driver::Inline,
         });
@@ -254,12 +259,16 @@ impl<E: Executor> Engine<E> {
         *lock(&self.core.in_flight)
     }
 
-    /// Blocks until no call is in flight (every callback has returned).
-    pub fn wait_idle(&self) {
+    /// Blocks until no call is in flight (every callback has returned); returns how many calls
+    /// completed meanwhile.
+    pub fn wait_idle(&self) -> usize {
+        let before = self.core.completed.load(Ordering::Acquire);
         let mut n = lock(&self.core.in_flight);
         while *n > 0 {
             n = self.core.idle.wait(n).unwrap_or_else(PoisonError::into_inner);
         }
+        drop(n);
+        usize::try_from(self.core.completed.load(Ordering::Acquire) - before).unwrap_or(usize::MAX)
     }
 
     /// `SspiCreateAsyncContext`.
@@ -466,6 +475,7 @@ impl<E: Executor> Core<E> {
                 lock(&self.table).remove(ctx);
             }
         }
+        self.completed.fetch_add(1, Ordering::AcqRel);
         {
             let mut n = lock(&self.in_flight);
             *n = n.saturating_sub(1);

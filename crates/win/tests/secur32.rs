@@ -1,5 +1,5 @@
 //! The Windows backend against the real secur32: on Windows, or under Wine via `.ci/wine-leg`
-//! (Wine 8 with Samba's `ntlm_auth`; the leg sets `SSPI_EMU_WINE=1`).
+//! (Wine 8 with Samba's `ntlm_auth`; the leg sets `SSPI_EMU_ENV=wine`).
 //!
 //! These are the facts every environment must show. Where Wine differs from the simulator, the
 //! differences are listed and checked in `tests/divergences.rs`.
@@ -143,7 +143,7 @@ fn acquire_async(backend: &WinBackend, args: AcquireCredentials) -> (SecStatus, 
 #[test]
 fn async_acquire_completes_with_the_status_of_the_sync_call() {
     let _serial = serial();
-    let backend = WinBackend::new();
+    let backend = WinBackend::with_driver(Driver::Threaded { workers: 1 });
     let cases = [
         ntlm_outbound(),
         AcquireCredentials::new("NTLM", CredentialUse::INBOUND),
@@ -224,7 +224,7 @@ fn the_async_family_is_not_exported_to_user_mode() {
 fn the_environment_is_detected() {
     let env = Environment::detect();
     println!("environment: {env:?}");
-    if std::env::var("SSPI_EMU_WINE").as_deref() == Ok("1") {
+    if std::env::var("SSPI_EMU_ENV").as_deref() == Ok("wine") {
         assert!(matches!(env, Environment::Wine { .. }), "{env:?}");
         assert_eq!(env.name(), "wine");
     }
@@ -284,7 +284,7 @@ fn a_wrong_password_is_refused_by_the_server() {
 fn an_async_ntlm_handshake_completes_like_the_sync_one() {
     let _serial = serial();
     let Some(user) = server_user() else { return };
-    let backend = WinBackend::new();
+    let backend = WinBackend::with_driver(Driver::Threaded { workers: 1 });
     let client_cred = backend
         .acquire_credentials_handle(AcquireCredentials::new("NTLM", CredentialUse::OUTBOUND).identity(user))
         .unwrap()
@@ -336,4 +336,19 @@ fn an_async_ntlm_handshake_completes_like_the_sync_one() {
     backend.sspi_free_async_context(ctx);
     backend.free_credentials_handle(client_cred);
     backend.free_credentials_handle(server_cred);
+}
+
+#[test]
+fn the_default_inline_driver_completes_before_the_queueing_call_returns() {
+    let _serial = serial();
+    let backend = WinBackend::new();
+    let ctx = backend.sspi_create_async_context();
+    let credential = Out::new(CredHandle::default());
+    assert_eq!(
+        backend.sspi_acquire_credentials_handle_async(ctx, ntlm_outbound(), &credential, None),
+        SecStatus::SEC_E_OK
+    );
+    assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_OK, "already complete, as in the simulator");
+    assert_eq!(backend.free_credentials_handle(credential.get()), SecStatus::SEC_E_OK);
+    backend.sspi_free_async_context(ctx);
 }

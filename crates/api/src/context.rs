@@ -139,11 +139,15 @@ impl<R: Copy + Default> ContextOutputs<R> {
         self.new_context.as_ref().map(Out::get).unwrap_or_default()
     }
 
-    /// The bytes of the first `SECBUFFER_TOKEN` of `pOutput` (empty if none).
+    /// The bytes of the output token: the first `SECBUFFER_TOKEN` of `pOutput`, else its first
+    /// buffer whatever its type (as callers read `pBuffers[0]`; Wine's NTLM types its CHALLENGE
+    /// `SECBUFFER_DATA`). Empty if there is none.
     pub fn token(&self) -> Vec<u8> {
         self.output
             .as_ref()
-            .and_then(|o| o.with(|d| d.find(crate::SecBufferType::TOKEN).map(|b| b.data.clone())))
+            .and_then(|o| {
+                o.with(|d| d.find(crate::SecBufferType::TOKEN).or_else(|| d.buffers.first()).map(|b| b.data.clone()))
+            })
             .unwrap_or_default()
     }
 

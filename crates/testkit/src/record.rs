@@ -25,6 +25,9 @@ pub struct RecordedStep {
     /// The kind of token an `expect_token` step saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// Other observed values a step checks (e.g. `5 packages`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A scenario run on one backend.
@@ -88,6 +91,9 @@ impl Recording {
                     let mut t = s.status.clone().unwrap_or_default();
                     if let Some(k) = &s.token {
                         t = format!("token {k}");
+                    }
+                    if let Some(d) = &s.detail {
+                        t = format!("{t} ({d})");
                     }
                     format!("{} -> {t}", s.call)
                 };

@@ -431,6 +431,7 @@ impl<'a> Runner<'a> {
             call: step.call.get_ref().clone(),
             status: status.map(|s| s.name().map_or_else(|| s.to_string(), str::to_string)),
             token,
+            detail: None,
         });
     }
 
@@ -732,6 +733,9 @@ impl<'a> Runner<'a> {
                 let got = r.as_ref().map_or_else(|s| *s, |_| SecStatus::SEC_E_OK);
                 let n = r.as_ref().map_or(0, Vec::len) as u64;
                 self.expect_status(step, got, &format!("EnumerateSecurityPackagesW() = {n} packages"))?;
+                if let Some(last) = self.recorded.last_mut() {
+                    last.detail = Some(format!("{n} packages"));
+                }
                 if let Some(want) = step.count
                     && want != n
                 {

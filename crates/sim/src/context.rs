@@ -1287,6 +1287,30 @@ impl Core {
         self.world.packages.get(handle.dw_upper).map(|p| p.info.name.clone())
     }
 
+    /// The package a handle belongs to as the engine sees it (the journal): the executor's
+    /// answer when the engine runs one, else the world's.
+    pub(crate) fn engine_package(&self, handle: SecHandle) -> Option<String> {
+        match &self.executor {
+            Some(e) => e.package(handle),
+            None => self.handle_package(handle),
+        }
+    }
+
+    /// The package of the handle an async ISC, ASC or delete names (the context, else the
+    /// credential), for fault rules.
+    pub(crate) fn queued_package(&self, handle: Option<SecHandle>) -> Option<String> {
+        handle.and_then(|h| self.engine_package(h))
+    }
+
+    /// The package of the credential an async free names, for fault rules: the executor's
+    /// answer, else the live credential's (none for a stale handle).
+    pub(crate) fn queued_credential_package(&self, credential: CredHandle) -> Option<String> {
+        match &self.executor {
+            Some(e) => e.package(credential.0),
+            None => self.credential_package(credential),
+        }
+    }
+
     pub(crate) fn isc_package(&self, args: &InitializeSecurityContext) -> Option<String> {
         args.context.map(|c| c.0).or(args.credential.map(|c| c.0)).and_then(|h| self.handle_package(h))
     }
@@ -1297,7 +1321,8 @@ impl Core {
 
     /// The queue-time checks of `SspiInitializeSecurityContextAsync` and
     /// `SspiAcceptSecurityContextAsync`, after the async-context checks (spec §4.8 steps 2-4,
-    /// §4.9 steps 3-5) \[I, DECOMP\].
+    /// §4.9 steps 3-5) \[I, DECOMP\]. Whether `phContext` is live is the executor's answer when
+    /// the engine runs one.
     pub(crate) fn context_call_invalid(
         &self,
         credential: Option<CredHandle>,
@@ -1311,8 +1336,12 @@ impl Core {
                 "phContext and phCredential are NULL, or phNewContext is NULL",
             ));
         }
+        let live = |c| match &self.executor {
+            Some(e) => e.is_context(c),
+            None => self.context(c).is_ok(),
+        };
         if let Some(c) = context
-            && self.context(c).is_err()
+            && !live(c)
         {
             return Some((SecStatus::SEC_E_INVALID_HANDLE, "phContext is not a context handle"));
         }
@@ -1326,8 +1355,12 @@ impl Core {
         }
     }
 
-    /// Whether `DeleteSecurityContext` of `handle` would fail (a handle never issued).
+    /// Whether `DeleteSecurityContext` of `handle` would fail (a handle never issued): the
+    /// executor's answer when the engine runs one.
     pub(crate) fn delete_would_fail(&self, handle: CtxtHandle) -> bool {
+        if let Some(e) = &self.executor {
+            return e.delete_would_fail(handle);
+        }
         let id = handle.0.dw_lower as u64;
         self.security.with(id, |_| ()).is_none() && !self.security.was_issued(id)
     }

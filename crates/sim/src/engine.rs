@@ -13,9 +13,15 @@
 //! `complete` runs the operation, stores the final status, then fires the callback. Drivers
 //! only decide *when* `complete` runs: inline (before the queueing call returns), manual (when
 //! the test says), or threaded (on a worker pool fed by a crossbeam channel).
+//!
+//! *What* a completed operation does is the world's (`Core::acquire`, `Core::initialize`, ...),
+//! or, when the simulator was built with an [`Executor`], the executor's: the Windows backend
+//! runs the real secur32 calls there under this same engine (`crate::executor`).
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::thread::ThreadId;
@@ -32,6 +38,7 @@ use rand_chacha::rand_core::SeedableRng;
 
 use crate::context::SharedContext;
 use crate::creds::Credential;
+use crate::executor::{self, Executor};
 use crate::faults::{FaultAction, Faults};
 use crate::function::FunctionId;
 use crate::journal::{EntryId, Inputs, Journal, Record, Returned};
@@ -196,6 +203,8 @@ pub(crate) struct Core {
     pub(crate) impersonation: Mutex<HashMap<ThreadId, Luid>>,
     pub(crate) journal: Journal,
     pub(crate) faults: Faults,
+    /// Runs completed operations and answers the queue-time handle checks instead of the world.
+    pub(crate) executor: Option<Arc<dyn Executor>>,
     misuses: Mutex<Vec<Misuse>>,
     queues: Mutex<Queues>,
     pub(crate) tx: Option<Sender<Msg>>,
@@ -212,6 +221,7 @@ impl Core {
         strict: bool,
         driver: DriverKind,
         journal: Journal,
+        executor: Option<Arc<dyn Executor>>,
         tx: Option<Sender<Msg>>,
     ) -> Self {
         let faults = Faults::default();
@@ -236,6 +246,7 @@ impl Core {
             impersonation: Mutex::new(HashMap::new()),
             journal,
             faults,
+            executor,
             misuses: Mutex::new(Vec::new()),
             queues: Mutex::new(Queues::default()),
             tx,
@@ -627,7 +638,28 @@ impl Core {
     // ---- Completion (the driver's input) -------------------------------------------------
 
     /// Runs a queued call, stores its final status, then fires the callback. Returns the status.
+    ///
+    /// On the caller's thread (inline and manual drivers, synchronous calls), a panicking
+    /// callback panics the caller, after the engine's bookkeeping is done.
     pub(crate) fn complete(&self, work: Work) -> SecStatus {
+        let (status, panicked) = self.finish(work);
+        if let Some(payload) = panicked {
+            panic::resume_unwind(payload);
+        }
+        status
+    }
+
+    /// [`Core::complete`] on a worker thread of the threaded driver: a panicking callback is
+    /// reported (the panic hook has printed its message) and the worker goes on.
+    pub(crate) fn complete_on_worker(&self, work: Work) {
+        let ctx = work.ctx;
+        if self.finish(work).1.is_some() {
+            eprintln!("sspi-emu: the async notify callback of {ctx} panicked; the worker goes on");
+        }
+    }
+
+    /// `complete` without the panic policy: the status, and the payload of a callback's panic.
+    fn finish(&self, work: Work) -> (SecStatus, Option<Box<dyn Any + Send>>) {
         let Work { ctx, op, fault, caller, entry, synchronous } = work;
         let (status, detail) = match fault {
             Some(s) => (s, None),
@@ -654,9 +686,12 @@ impl Core {
                 r.notes().detail = detail;
             }
         });
+        let mut panicked = None;
         if let Some((callback, data, free_requested)) = after {
             if let Some(cb) = callback {
-                cb(ctx, data);
+                // Caught so that the bookkeeping below runs (and a worker survives); the caller
+                // decides what a panic means (`complete`, `complete_on_worker`).
+                panicked = panic::catch_unwind(AssertUnwindSafe(|| cb(ctx, data))).err();
                 self.callbacks.0.fetch_add(1, Ordering::Relaxed);
             }
             if free_requested {
@@ -665,7 +700,7 @@ impl Core {
         }
         self.completed.0.fetch_add(1, Ordering::Relaxed);
         self.in_flight.0.fetch_sub(1, Ordering::AcqRel);
-        status
+        (status, panicked)
     }
 
     /// Called by a worker after `complete` of a dispatched item.
@@ -673,7 +708,11 @@ impl Core {
         self.dispatched.0.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Runs `op`: through the executor when there is one, else against the world as `caller`.
     fn execute(&self, op: Op, caller: Luid) -> (SecStatus, Option<String>) {
+        if let Some(e) = &self.executor {
+            return (executor::run(e.as_ref(), op), None);
+        }
         match op {
             Op::Acquire { args, credential, expiry } => match self.acquire(&args, caller) {
                 Ok(c) => {

@@ -15,7 +15,6 @@ use sspi_emu_api::{
 };
 
 use crate::function::FunctionId;
-use crate::world::World;
 
 /// Whether calls are journaled.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -154,8 +153,8 @@ impl Record {
         self
     }
 
-    fn entry(&self, seq: u64, world: &World) -> JournalEntry {
-        let (package, inputs) = describe(&self.inputs, world);
+    fn entry(&self, seq: u64, package_of: &PackageOf<'_>) -> JournalEntry {
+        let (package, inputs) = describe(&self.inputs, package_of);
         let notes = self.notes.as_deref();
         JournalEntry {
             seq,
@@ -181,17 +180,18 @@ impl Record {
     }
 }
 
-fn sec_package(h: SecHandle, world: &World) -> Option<String> {
-    world.packages.get(h.dw_upper).map(|p| p.info.name.clone())
-}
+/// The package a credential or context handle belongs to (the world's index in `dwUpper`, or
+/// an executor's answer).
+pub(crate) type PackageOf<'a> = dyn Fn(SecHandle) -> Option<String> + 'a;
 
 fn sec_string(s: &SecString) -> String {
     s.decode().map_or_else(|| format!("<malformed {s:?}>"), |d| format!("{d:?}"))
 }
 
 /// The package a call names, and its inputs as text (secrets redacted).
-fn describe(inputs: &Inputs, world: &World) -> (Option<String>, Vec<(&'static str, String)>) {
-    let handle_package = |h: &CredHandle| world.packages.get(h.0.dw_upper).map(|p| p.info.name.clone());
+fn describe(inputs: &Inputs, package_of: &PackageOf<'_>) -> (Option<String>, Vec<(&'static str, String)>) {
+    let handle_package = |h: &CredHandle| package_of(h.0);
+    let sec_package = |h: SecHandle| package_of(h);
     match inputs {
         Inputs::None => (None, Vec::new()),
         Inputs::Acquire(args) => (
@@ -221,7 +221,7 @@ fn describe(inputs: &Inputs, world: &World) -> (Option<String>, Vec<(&'static st
         Inputs::Package(name) => (Some(name.clone()), vec![("pszPackageName", format!("{name:?}"))]),
         Inputs::CallbackData(d) => (None, vec![("CallbackData", format!("0x{d:x}"))]),
         Inputs::Initialize(a) => (
-            a.context.map(|c| c.0).or(a.credential.map(|c| c.0)).and_then(|h| sec_package(h, world)),
+            a.context.map(|c| c.0).or(a.credential.map(|c| c.0)).and_then(sec_package),
             vec![
                 ("phCredential", a.credential.map_or_else(|| "NULL".into(), |c| format!("{:?}", c.0))),
                 ("phContext", a.context.map_or_else(|| "NULL".into(), |c| format!("{:?}", c.0))),
@@ -231,7 +231,7 @@ fn describe(inputs: &Inputs, world: &World) -> (Option<String>, Vec<(&'static st
             ],
         ),
         Inputs::Accept(a) => (
-            a.context.map(|c| c.0).or(a.credential.map(|c| c.0)).and_then(|h| sec_package(h, world)),
+            a.context.map(|c| c.0).or(a.credential.map(|c| c.0)).and_then(sec_package),
             vec![
                 ("phCredential", a.credential.map_or_else(|| "NULL".into(), |c| format!("{:?}", c.0))),
                 ("phContext", a.context.map_or_else(|| "NULL".into(), |c| format!("{:?}", c.0))),
@@ -239,13 +239,13 @@ fn describe(inputs: &Inputs, world: &World) -> (Option<String>, Vec<(&'static st
                 ("fContextReq", format!("{:?}", a.context_req)),
             ],
         ),
-        Inputs::Ctxt(h) => (sec_package(h.0, world), vec![("phContext", format!("{:?}", h.0))]),
+        Inputs::Ctxt(h) => (sec_package(h.0), vec![("phContext", format!("{:?}", h.0))]),
         Inputs::CtxtQuery(h, a) => (
-            sec_package(h.0, world),
+            sec_package(h.0),
             vec![("phContext", format!("{:?}", h.0)), ("ulAttribute", format!("{a:?} ({})", a.value()))],
         ),
         Inputs::Message(h, qop) => {
-            (sec_package(h.0, world), vec![("phContext", format!("{:?}", h.0)), ("fQOP", format!("0x{qop:x}"))])
+            (sec_package(h.0), vec![("phContext", format!("{:?}", h.0)), ("fQOP", format!("0x{qop:x}"))])
         }
     }
 }
@@ -298,9 +298,9 @@ impl Journal {
         }
     }
 
-    pub(crate) fn snapshot(&self, world: &World) -> Vec<JournalEntry> {
+    pub(crate) fn snapshot(&self, package_of: &PackageOf<'_>) -> Vec<JournalEntry> {
         let chunks = self.chunks.lock();
-        chunks.iter().flatten().enumerate().map(|(i, r)| r.entry(i as u64, world)).collect()
+        chunks.iter().flatten().enumerate().map(|(i, r)| r.entry(i as u64, package_of)).collect()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -319,8 +319,7 @@ mod tests {
             .map(|i| j.record(|| Record::new(FunctionId::FreeCredentialsHandle, TimeStamp(i as i64), Inputs::None)))
             .collect();
         j.update(ids[CHUNK + 1], |r| r.status = Some(SecStatus::SEC_E_OK));
-        let world = World::default_world();
-        let entries = j.snapshot(&world);
+        let entries = j.snapshot(&|_| None);
         assert_eq!(entries.len(), CHUNK * 2 + 3);
         assert!(entries.iter().enumerate().all(|(i, e)| e.seq == i as u64 && e.at == TimeStamp(i as i64)));
         assert_eq!(entries[CHUNK + 1].status, Some(SecStatus::SEC_E_OK));

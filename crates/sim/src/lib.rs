@@ -14,6 +14,8 @@
 //!
 //! * [`world`]: the declarative world, loaded from TOML; [`World::default_world`] is embedded.
 //! * [`engine`]: the async-context state machine and its drivers (read its module docs first).
+//! * [`Executor`]: the seam that lets the engine run another SSPI's sync calls instead of the
+//!   world's (the Windows backend runs secur32 under this engine).
 //! * [`faults`], [`journal`]: fault injection and the call journal.
 //!
 //! The core reads no wall clock and draws no ambient randomness: time is a virtual clock that
@@ -44,6 +46,7 @@ mod context;
 mod creds;
 pub mod engine;
 mod error;
+mod executor;
 pub mod faults;
 mod function;
 pub mod journal;
@@ -52,6 +55,7 @@ pub mod spnego;
 mod table;
 pub mod world;
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
@@ -66,6 +70,7 @@ use sspi_emu_api::{
 pub use context::channel_bindings_buffer;
 pub use engine::{DriverKind, Misuse, MisuseKind, Profile, async_context_slot_bytes};
 pub use error::Error;
+pub use executor::Executor;
 pub use faults::{FaultAction, FaultRule};
 pub use function::FunctionId;
 pub use journal::{JournalEntry, JournalMode};
@@ -76,13 +81,27 @@ use engine::{Core, Msg, Op};
 use journal::{Inputs, Record};
 
 /// Configures a [`Simulator`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct SimulatorBuilder {
     world: Option<Arc<World>>,
     profile: Profile,
     driver: DriverKind,
     strict: bool,
     journal: JournalMode,
+    executor: Option<Arc<dyn Executor>>,
+}
+
+impl fmt::Debug for SimulatorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimulatorBuilder")
+            .field("world", &self.world)
+            .field("profile", &self.profile)
+            .field("driver", &self.driver)
+            .field("strict", &self.strict)
+            .field("journal", &self.journal)
+            .field("executor", &self.executor.as_ref().map(|_| "dyn Executor"))
+            .finish()
+    }
 }
 
 impl SimulatorBuilder {
@@ -116,6 +135,25 @@ impl SimulatorBuilder {
         self
     }
 
+    /// Runs the async family's operations through `executor` instead of the world (decision
+    /// 0008). When a queued `SspiAcquireCredentialsHandleAsync*`,
+    /// `SspiFreeCredentialsHandleAsync`, `SspiInitializeSecurityContextAsync*`,
+    /// `SspiAcceptSecurityContextAsync` or `SspiDeleteSecurityContextAsync` completes, the
+    /// executor's sync call runs and its status is the final status; the queue-time checks on
+    /// handles (is `phContext` a live context, would a delete fail, which package a handle
+    /// belongs to for fault rules and the journal) ask the executor too.
+    ///
+    /// The rest is this engine's, unchanged: async contexts, drivers, [`DriverControl`],
+    /// profiles, misuse detection, the journal, fault rules, the virtual clock. The world still
+    /// sets the engine's limits (`max_async_contexts`), and the simulator's own sync calls
+    /// (`acquire_credentials_handle`, ...) still answer from the world: an executor's owner
+    /// answers its sync calls itself and hands the simulator only the async family, as the
+    /// Windows backend does.
+    pub fn executor(mut self, executor: Arc<dyn Executor>) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
     /// Builds the simulator, starting worker threads for the threaded driver.
     pub fn build(self) -> Simulator {
         let world = self.world.unwrap_or_else(World::default_world);
@@ -127,7 +165,7 @@ impl SimulatorBuilder {
             }
             _ => (None, None),
         };
-        let core = Arc::new(Core::new(world, self.profile, self.strict, self.driver, journal, tx));
+        let core = Arc::new(Core::new(world, self.profile, self.strict, self.driver, journal, self.executor, tx));
         let mut workers = Vec::new();
         if let (DriverKind::Threaded { workers: n }, Some(rx)) = (self.driver, rx) {
             for i in 0..n.max(1) {
@@ -137,7 +175,7 @@ impl SimulatorBuilder {
                     for msg in rx {
                         match msg {
                             Msg::Run(work) => {
-                                core.complete(work);
+                                core.complete_on_worker(work);
                                 core.dispatched_done();
                             }
                             Msg::Shutdown => break,
@@ -260,7 +298,7 @@ impl Simulator {
 
     /// The journal so far.
     pub fn journal(&self) -> Vec<JournalEntry> {
-        self.core.journal.snapshot(&self.core.world)
+        self.core.journal.snapshot(&|handle| self.core.engine_package(handle))
     }
 
     /// Number of journal entries.
@@ -521,7 +559,8 @@ impl Backend for Simulator {
             return self.core.stub(ctx, f, Inputs::Cred(credential));
         }
         let op = Op::FreeCredentials { credential };
-        self.core.queue(ctx, f, || Inputs::Cred(credential), || self.core.credential_package(credential), || None, op)
+        let package = || self.core.queued_credential_package(credential);
+        self.core.queue(ctx, f, || Inputs::Cred(credential), package, || None, op)
     }
 
     fn initialize_security_context(&self, args: InitializeSecurityContext, out: &IscOutputs) -> SecStatus {
@@ -636,7 +675,8 @@ impl Backend for Simulator {
             Charset::Ansi => FunctionId::SspiInitializeSecurityContextAsyncA,
             Charset::Unicode => FunctionId::SspiInitializeSecurityContextAsyncW,
         };
-        let package = self.core.faults.active().then(|| self.core.isc_package(&args)).flatten();
+        let handle = args.context.map(|c| c.0).or(args.credential.map(|c| c.0));
+        let package = self.core.faults.active().then(|| self.core.queued_package(handle)).flatten();
         let invalid = self
             .core
             .context_call_invalid(args.credential, args.context, out.new_context.is_some(), out.output.as_ref())
@@ -658,7 +698,8 @@ impl Backend for Simulator {
         out: &AscOutputs,
     ) -> SecStatus {
         let f = FunctionId::SspiAcceptSecurityContextAsync;
-        let package = self.core.faults.active().then(|| self.core.asc_package(&args)).flatten();
+        let handle = args.context.map(|c| c.0).or(args.credential.map(|c| c.0));
+        let package = self.core.faults.active().then(|| self.core.queued_package(handle)).flatten();
         let shared = Arc::new(args);
         let journal_args = self.core.journal.enabled().then(|| Arc::clone(&shared));
         let check = Arc::clone(&shared);
@@ -689,7 +730,7 @@ impl Backend for Simulator {
                 .then_some((SecStatus::SEC_E_INVALID_HANDLE, "phContext is not a context handle"))
         };
         let op = Op::DeleteContext { context };
-        self.core.queue(ctx, f, || Inputs::Ctxt(context), || self.core.handle_package(context.0), invalid, op)
+        self.core.queue(ctx, f, || Inputs::Ctxt(context), || self.core.queued_package(Some(context.0)), invalid, op)
     }
 
     fn driver(&self) -> Option<&dyn DriverControl> {

@@ -1,16 +1,16 @@
 //! [`WinBackend`]: the `Backend` trait over the real secur32 (Windows, or Wine's).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sspi_emu_api::{
     AcceptSecurityContext, AcquireCredentials, AscOutputs, AscRet, AsyncContextHandle, Backend, ContextAttribute,
     ContextAttributeValue, ContextOutputs, CredHandle, Credentials, CredentialsAttribute, CredentialsAttributeValue,
     CtxtHandle, DriverControl, InitializeSecurityContext, IscOutputs, IscRet, NotifyCallback, NtStatus, Out,
-    SecBufferDesc, SecPkgInfo, SecStatus, SecString, TimeStamp,
+    SecBufferDesc, SecHandle, SecPkgInfo, SecStatus, SecString, TimeStamp,
 };
+use sspi_emu_sim::{DriverKind, Executor, Simulator, SimulatorBuilder};
 
-use crate::engine::{Driver, Engine, Executor};
 use crate::marshal::{self, AcquireCall, Buffers, ZString};
 use crate::sys::{self, ContextCall, ContextDone};
 
@@ -51,8 +51,12 @@ pub fn user_mode_exports(symbol: &str) -> bool {
 
 type Key = (usize, usize);
 
+/// The package a handle belongs to, as the caller named it in `AcquireCredentialsHandle`
+/// (a context inherits its credential's): for the engine's fault rules and journal.
+type Package = Option<String>;
+
 /// Every handle issued through this crate and not yet freed, process-wide (SSPI handles are per
-/// process, not per backend), and the context handles deleted since.
+/// process, not per backend), and the handles freed or deleted since, each with its package.
 ///
 /// Why: Wine's secur32 takes both words of a handle as pointers, so freeing a handle twice or
 /// passing one never issued is a use after free or a wild read there. A handle missing here is
@@ -61,13 +65,20 @@ type Key = (usize, usize);
 /// uses the read lock, so a handle is never freed while in use.
 #[derive(Default)]
 struct Registry {
-    credentials: BTreeSet<Key>,
-    contexts: BTreeSet<Key>,
-    deleted: BTreeSet<Key>,
+    credentials: BTreeMap<Key, Package>,
+    contexts: BTreeMap<Key, Package>,
+    /// Contexts deleted: a second delete is `SEC_E_OK`.
+    deleted: BTreeMap<Key, Package>,
+    /// Credentials freed: only their package is remembered (the journal names it).
+    freed: BTreeMap<Key, Package>,
 }
 
-static REGISTRY: RwLock<Registry> =
-    RwLock::new(Registry { credentials: BTreeSet::new(), contexts: BTreeSet::new(), deleted: BTreeSet::new() });
+static REGISTRY: RwLock<Registry> = RwLock::new(Registry {
+    credentials: BTreeMap::new(),
+    contexts: BTreeMap::new(),
+    deleted: BTreeMap::new(),
+    freed: BTreeMap::new(),
+});
 
 fn read() -> RwLockReadGuard<'static, Registry> {
     REGISTRY.read().unwrap_or_else(PoisonError::into_inner)
@@ -77,17 +88,24 @@ fn write() -> RwLockWriteGuard<'static, Registry> {
     REGISTRY.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn key(handle: sspi_emu_api::SecHandle) -> Key {
+fn key(handle: SecHandle) -> Key {
     (handle.dw_lower, handle.dw_upper)
 }
 
 impl Registry {
     fn credential(&self, handle: CredHandle) -> bool {
-        self.credentials.contains(&key(handle.0))
+        self.credentials.contains_key(&key(handle.0))
     }
 
     fn context(&self, handle: CtxtHandle) -> bool {
-        self.contexts.contains(&key(handle.0))
+        self.contexts.contains_key(&key(handle.0))
+    }
+
+    /// The package of a context call's handles: the context's, else the credential's.
+    fn package(&self, credential: Option<CredHandle>, context: Option<CtxtHandle>) -> Package {
+        let context = context.and_then(|c| self.contexts.get(&key(c.0)));
+        let credential = credential.and_then(|c| self.credentials.get(&key(c.0)));
+        context.or(credential).cloned().flatten()
     }
 
     /// Checks the handles of a context call; `Err` answers it without calling secur32.
@@ -97,8 +115,9 @@ impl Registry {
     }
 }
 
-/// The sync calls over secur32, with the handle registry: the [`Executor`] of the async engine,
-/// so the sync and async forms run the same code.
+/// The sync calls over secur32, with the handle registry: the [`Executor`] that
+/// [`WinBackend`] gives the simulator's async engine, so the sync and async forms run the same
+/// code.
 #[derive(Debug, Default)]
 pub struct Secur32;
 
@@ -131,12 +150,13 @@ fn context_call<R: RetFlags>(
 ) -> SecStatus {
     let mut input = input.map(Buffers::new);
     let mut output = out.output.as_ref().map(|o| o.with(Buffers::new));
-    let done = {
+    let (done, package) = {
         let registry = read();
         if let Err(status) = registry.check(credential, context) {
             return status;
         }
-        call(ContextCall {
+        let package = registry.package(credential, context);
+        let done = call(ContextCall {
             credential: credential.map(marshal::raw_handle),
             context: context.map(marshal::raw_ctxt),
             input: input.as_mut(),
@@ -144,7 +164,8 @@ fn context_call<R: RetFlags>(
             context_req,
             target_data_rep,
             new_context: out.new_context.is_some(),
-        })
+        });
+        (done, package)
     };
     // Buffers the package allocated are freed whatever the status.
     let written = output.map(|b| sys::finish_buffers(b, true));
@@ -152,7 +173,7 @@ fn context_call<R: RetFlags>(
         let handle = marshal::ctxt_handle(done.new_context);
         if let Some(slot) = &out.new_context {
             let mut registry = write();
-            registry.contexts.insert(key(handle.0));
+            registry.contexts.insert(key(handle.0), package);
             registry.deleted.remove(&key(handle.0));
             slot.set(handle);
         }
@@ -172,7 +193,7 @@ fn context_call<R: RetFlags>(
 fn message_call<T>(
     context: CtxtHandle,
     message: &mut SecBufferDesc,
-    call: impl FnOnce(sspi_emu_api::SecHandle, &mut Buffers) -> T,
+    call: impl FnOnce(SecHandle, &mut Buffers) -> T,
 ) -> Result<T, SecStatus> {
     let mut buffers = Buffers::new(message);
     let result = {
@@ -184,7 +205,7 @@ fn message_call<T>(
     Ok(result)
 }
 
-fn raw(handle: sspi_emu_api::SecHandle) -> windows_sys::Win32::Security::Credentials::SecHandle {
+fn raw(handle: SecHandle) -> windows_sys::Win32::Security::Credentials::SecHandle {
     marshal::raw_ctxt(CtxtHandle(handle))
 }
 
@@ -193,15 +214,19 @@ impl Executor for Secur32 {
         let call = AcquireCall::new(args)?;
         let (raw, expiry) = sys::acquire_credentials_handle(&call)?;
         let handle = marshal::cred_handle(raw);
-        write().credentials.insert(key(handle.0));
+        let mut registry = write();
+        registry.freed.remove(&key(handle.0));
+        registry.credentials.insert(key(handle.0), args.package.decode());
         Ok(Credentials { handle, expiry: TimeStamp(expiry) })
     }
 
     fn free_credentials_handle(&self, credential: CredHandle) -> SecStatus {
         let mut registry = write();
-        if !registry.credentials.remove(&key(credential.0)) {
+        let k = key(credential.0);
+        let Some(package) = registry.credentials.remove(&k) else {
             return SecStatus::SEC_E_INVALID_HANDLE;
-        }
+        };
+        registry.freed.insert(k, package);
         sys::free_credentials_handle(marshal::raw_handle(credential))
     }
 
@@ -237,10 +262,10 @@ impl Executor for Secur32 {
     fn delete_security_context(&self, context: CtxtHandle) -> SecStatus {
         let mut registry = write();
         let k = key(context.0);
-        if registry.contexts.remove(&k) {
-            registry.deleted.insert(k);
+        if let Some(package) = registry.contexts.remove(&k) {
+            registry.deleted.insert(k, package);
             sys::delete_security_context(marshal::raw_ctxt(context))
-        } else if registry.deleted.contains(&k) {
+        } else if registry.deleted.contains_key(&k) {
             SecStatus::SEC_E_OK
         } else {
             SecStatus::SEC_E_INVALID_HANDLE
@@ -253,15 +278,28 @@ impl Executor for Secur32 {
 
     fn delete_would_fail(&self, context: CtxtHandle) -> bool {
         let registry = read();
-        !registry.context(context) && !registry.deleted.contains(&key(context.0))
+        !registry.context(context) && !registry.deleted.contains_key(&key(context.0))
+    }
+
+    /// The package named when the handle (or the credential a context came from) was
+    /// acquired, also after it was freed or deleted (until secur32 issues the value again).
+    fn package(&self, handle: SecHandle) -> Option<String> {
+        let registry = read();
+        let k = key(handle);
+        let found = registry.credentials.get(&k).or_else(|| registry.contexts.get(&k));
+        let found = found.or_else(|| registry.deleted.get(&k)).or_else(|| registry.freed.get(&k));
+        found.cloned().flatten()
     }
 }
 
 /// The real SSPI behind the `Backend` trait.
 ///
-/// Sync calls go straight to secur32. The async family runs the same sync calls under this
-/// crate's [`Engine`] (inline by default, or on worker threads), since `Sspi*Async*` exist only
-/// in kernel mode and are never linked.
+/// Sync calls go straight to secur32. The async family (`sspi_*_async` and the six async-context
+/// functions) and [`Backend::driver`] are the simulator's engine (a [`Simulator`] built with the
+/// [`Secur32`] executor): it runs the same sync calls when a queued call completes, since
+/// `Sspi*Async*` exist only in kernel mode and are never linked. So the drivers (inline by
+/// default, manual, threaded), the profiles, misuse detection, the journal and fault rules on
+/// async calls are the simulator's own, reached through [`WinBackend::engine`].
 ///
 /// # Examples
 ///
@@ -276,7 +314,7 @@ impl Executor for Secur32 {
 /// assert!(backend.free_credentials_handle(creds.handle).is_success());
 /// ```
 pub struct WinBackend {
-    engine: Engine<Secur32>,
+    engine: Simulator,
 }
 
 impl Default for WinBackend {
@@ -286,46 +324,31 @@ impl Default for WinBackend {
 }
 
 impl WinBackend {
-    /// A backend whose async calls complete before the queueing call returns ([`Driver::Inline`],
-    /// the simulator's default too). [`WinBackend::with_driver`] with [`Driver::Threaded`] runs
-    /// them on worker threads instead, so that they are observably pending.
+    /// A backend whose async calls complete before the queueing call returns
+    /// ([`DriverKind::Inline`], the simulator's default too).
     pub fn new() -> Self {
-        Self::with_driver(Driver::default())
+        Self::with_driver(DriverKind::default())
     }
 
-    /// A backend whose async calls complete as `driver` says.
-    pub fn with_driver(driver: Driver) -> Self {
-        Self { engine: Engine::new(Arc::new(Secur32), driver) }
+    /// A backend whose async calls complete as `driver` says: [`DriverKind::Manual`] holds each
+    /// queued call until `driver().step()` (or `complete`, `run_until_idle`) runs it;
+    /// [`DriverKind::Threaded`] runs them on worker threads.
+    pub fn with_driver(driver: DriverKind) -> Self {
+        Self::with_engine(Simulator::builder().driver(driver))
     }
 
-    /// Blocks until no async call is in flight; returns how many completed meanwhile.
-    pub fn wait_idle(&self) -> usize {
-        self.engine.wait_idle()
-    }
-}
-
-/// What a real backend can offer of the driver control: waiting for in-flight calls. There is
-/// no queue a test can hold (every queued call is already running or about to), and no
-/// virtual clock, so `step` and `complete` complete nothing and `advance_seconds` does nothing.
-/// Scenarios that need those declare the manual driver and are skipped on real backends.
-impl DriverControl for WinBackend {
-    fn in_flight(&self) -> usize {
-        self.engine.in_flight()
+    /// A backend whose engine is built from `builder` (driver, profile, strict mode, journal),
+    /// with the [`Secur32`] executor. The builder's world only sets the engine's limits
+    /// (`max_async_contexts`) and its fault rules; no call is answered from it.
+    pub fn with_engine(builder: SimulatorBuilder) -> Self {
+        Self { engine: builder.executor(Arc::new(Secur32)).build() }
     }
 
-    fn step(&self) -> bool {
-        false
+    /// The async engine: its journal (async calls only), misuses, fault rules (matching async
+    /// calls), counters and virtual clock.
+    pub fn engine(&self) -> &Simulator {
+        &self.engine
     }
-
-    fn complete(&self, _ctx: AsyncContextHandle) -> bool {
-        false
-    }
-
-    fn run_until_idle(&self) -> usize {
-        self.engine.wait_idle()
-    }
-
-    fn advance_seconds(&self, _seconds: f64) {}
 }
 
 impl Backend for WinBackend {
@@ -366,15 +389,15 @@ impl Backend for WinBackend {
     }
 
     fn sspi_create_async_context(&self) -> AsyncContextHandle {
-        self.engine.create()
+        self.engine.sspi_create_async_context()
     }
 
     fn sspi_free_async_context(&self, ctx: AsyncContextHandle) {
-        self.engine.free(ctx);
+        self.engine.sspi_free_async_context(ctx);
     }
 
     fn sspi_reinit_async_context(&self, ctx: AsyncContextHandle) -> NtStatus {
-        self.engine.reinit(ctx)
+        self.engine.sspi_reinit_async_context(ctx)
     }
 
     fn sspi_set_async_notify_callback(
@@ -383,15 +406,15 @@ impl Backend for WinBackend {
         callback: Option<NotifyCallback>,
         callback_data: usize,
     ) -> SecStatus {
-        self.engine.set_callback(ctx, callback, callback_data)
+        self.engine.sspi_set_async_notify_callback(ctx, callback, callback_data)
     }
 
     fn sspi_async_context_requires_notify(&self, ctx: AsyncContextHandle) -> bool {
-        self.engine.requires_notify(ctx)
+        self.engine.sspi_async_context_requires_notify(ctx)
     }
 
     fn sspi_get_async_call_status(&self, ctx: AsyncContextHandle) -> SecStatus {
-        self.engine.status(ctx)
+        self.engine.sspi_get_async_call_status(ctx)
     }
 
     fn sspi_acquire_credentials_handle_async(
@@ -401,11 +424,11 @@ impl Backend for WinBackend {
         credential: &Out<CredHandle>,
         expiry: Option<&Out<TimeStamp>>,
     ) -> SecStatus {
-        self.engine.acquire_credentials_handle(ctx, args, credential, expiry)
+        self.engine.sspi_acquire_credentials_handle_async(ctx, args, credential, expiry)
     }
 
     fn sspi_free_credentials_handle_async(&self, ctx: AsyncContextHandle, credential: CredHandle) -> SecStatus {
-        self.engine.free_credentials_handle(ctx, credential)
+        self.engine.sspi_free_credentials_handle_async(ctx, credential)
     }
 
     fn initialize_security_context(&self, args: InitializeSecurityContext, out: &IscOutputs) -> SecStatus {
@@ -487,7 +510,7 @@ impl Backend for WinBackend {
         args: InitializeSecurityContext,
         out: &IscOutputs,
     ) -> SecStatus {
-        self.engine.initialize_security_context(ctx, args, out)
+        self.engine.sspi_initialize_security_context_async(ctx, args, out)
     }
 
     fn sspi_accept_security_context_async(
@@ -496,14 +519,18 @@ impl Backend for WinBackend {
         args: AcceptSecurityContext,
         out: &AscOutputs,
     ) -> SecStatus {
-        self.engine.accept_security_context(ctx, args, out)
+        self.engine.sspi_accept_security_context_async(ctx, args, out)
     }
 
     fn sspi_delete_security_context_async(&self, ctx: AsyncContextHandle, context: CtxtHandle) -> SecStatus {
-        self.engine.delete_security_context(ctx, context)
+        self.engine.sspi_delete_security_context_async(ctx, context)
     }
 
+    /// The engine's driver control: with the manual driver, `step`, `complete` and
+    /// `run_until_idle` run held calls (each a real secur32 call); with the threaded one,
+    /// `run_until_idle` waits for the workers; `advance_seconds` moves the engine's virtual
+    /// clock (what `delay` fault rules wait for), not secur32's.
     fn driver(&self) -> Option<&dyn DriverControl> {
-        Some(self)
+        self.engine.driver()
     }
 }

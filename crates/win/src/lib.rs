@@ -5,29 +5,31 @@
 //!
 //! ```text
 //!  Backend calls ─► WinBackend (backend.rs, cfg(windows))
-//!                     ├─ sync calls ─────────────► marshal.rs ─► sys.rs ─► secur32.dll
-//!                     │                           (safe Rust)   (the only unsafe)
-//!                     └─ Sspi*Async* ─► engine.rs ─► Secur32 (the same sync calls, on a worker)
-//!                                       (queue-then-poll, callbacks, reinit, free)
+//!                     ├─ sync calls ─────────────────────► marshal.rs ─► sys.rs ─► secur32.dll
+//!                     │                                   (safe Rust)   (the only unsafe)
+//!                     └─ Sspi*Async*, driver() ─► sspi_emu_sim::Simulator (the simulator's engine)
+//!                                                   └─ completes a call ─► Secur32 executor
+//!                                                      (the same sync calls, via marshal + sys)
 //! ```
 //!
 //! * The `Sspi*Async*` functions exist only in kernel mode (`ksecdd.sys`): a user-mode exe that
-//!   links one of them fails to load. This crate never links them; its [`engine`] gives the sync
-//!   calls the documented async contract instead.
+//!   links one of them fails to load. This crate never links them. Instead it gives the
+//!   simulator's async engine an executor, `Secur32`, so the real sync calls run under the
+//!   same engine, drivers, profiles, misuse detection, journal and fault rules as the
+//!   simulator (`docs/decisions/0008-shared-engine.md`).
 //! * [`marshal`] turns api values into NUL-terminated buffers and `SEC_WINNT_AUTH_IDENTITY`
 //!   structures and back, in safe Rust, built and tested on every target.
 //! * `sys` is the one module allowed `unsafe` (every block has a `// SAFETY:` comment). The
 //!   workspace forbids `unsafe_code`; a forbid cannot be relaxed on one module, so this crate
 //!   copies the workspace lints with `unsafe_code = "deny"` (Cargo.toml) and allows it on `sys`
 //!   alone.
-//! * On a non-Windows target the crate holds only [`marshal`] and [`engine`]: no `Backend`
-//!   implementation, nothing linked, so the Linux workspace build stays green.
+//! * On a non-Windows target the crate holds only [`marshal`]: no `Backend` implementation,
+//!   nothing linked, so the Linux workspace build stays green.
 //!
 //! What this backend proves, and how Wine differs from Windows and from the simulator:
 //! `docs/backend-win.md`.
 #![deny(unsafe_code)]
 
-pub mod engine;
 pub mod marshal;
 
 #[cfg(windows)]
@@ -38,4 +40,6 @@ mod sys;
 
 #[cfg(windows)]
 pub use backend::{Environment, Secur32, WinBackend, user_mode_exports};
-pub use engine::{Driver, Engine, Executor};
+/// The engine's configuration, for [`WinBackend::with_driver`] and `WinBackend::with_engine`.
+#[cfg(windows)]
+pub use sspi_emu_sim::{DriverKind, Profile, SimulatorBuilder};

@@ -275,8 +275,8 @@ impl AcquireCall {
     ///
     /// A malformed counted package name becomes the empty name (the simulator's reading, giving
     /// `SEC_E_SECPKG_NOT_FOUND`); a malformed counted principal becomes NULL (the simulator
-    /// ignores it too). The async entry points refuse both at queue time instead
-    /// ([`queue_time_error`]).
+    /// ignores it too). The async entry points refuse both at queue time instead (the
+    /// simulator's engine checks them before anything runs).
     ///
     /// # Errors
     ///
@@ -324,20 +324,6 @@ fn string_ptr(s: &ZString) -> *const c_void {
     match s {
         ZString::Ansi(b) => b.as_ptr().cast(),
         ZString::Wide(u) => u.as_ptr().cast(),
-    }
-}
-
-/// What the async entry points refuse when the call is queued, before anything runs: a
-/// malformed counted (`UNICODE_STRING`) package or principal, `SEC_E_INVALID_PARAMETER`, as the
-/// simulator does.
-pub fn queue_time_error(args: &AcquireCredentials) -> Option<&'static str> {
-    let malformed = |s: &SecString| matches!(s, SecString::Counted(c) if c.units().is_none());
-    if malformed(&args.package) {
-        Some("pszPackage is a malformed UNICODE_STRING")
-    } else if args.principal.as_ref().is_some_and(malformed) {
-        Some("pszPrincipal is a malformed UNICODE_STRING")
-    } else {
-        None
     }
 }
 
@@ -541,14 +527,11 @@ mod tests {
         let odd = SecString::Counted(UnicodeString::from_raw(3, 8, w("NTLM")));
         assert_eq!(ZString::new(&odd, Charset::Unicode), None);
         assert_eq!(ZString::new(&odd, Charset::Ansi), None);
-        assert!(queue_time_error(&AcquireCredentials { package: odd.clone(), ..args("NTLM") }).is_some());
         let call = AcquireCall::new(&AcquireCredentials { package: odd.clone(), ..args("NTLM") }).unwrap();
         assert_eq!(call.package, ZString::Wide(vec![0]), "the sync call asks for the empty name");
         let mut a = args("NTLM");
         a.principal = Some(odd);
-        assert!(queue_time_error(&a).is_some());
         assert!(AcquireCall::new(&a).unwrap().principal.is_none());
-        assert!(queue_time_error(&args("NTLM")).is_none());
     }
 
     fn args(package: &str) -> AcquireCredentials {

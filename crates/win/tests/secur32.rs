@@ -16,7 +16,8 @@ use sspi_emu_api::{
     CredHandle, CredentialUse, CredentialsAttribute, CredentialsAttributeValue, InitializeSecurityContext, IscOutputs,
     NotifyCallback, Out, SecHandle, SecStatus, SecString, TimeStamp,
 };
-use sspi_emu_win::{Driver, Environment, WinBackend, user_mode_exports};
+use sspi_emu_sim::{FaultAction, FaultRule, FunctionId, MisuseKind};
+use sspi_emu_win::{DriverKind, Environment, Profile, SimulatorBuilder, WinBackend, user_mode_exports};
 
 /// Tests that acquire and free credentials run one at a time: secur32 reuses the value of a
 /// freed handle at once (Wine: the freed heap block), so a "free it twice" check would free
@@ -116,6 +117,11 @@ fn credential_names_are_reported_or_refused_with_a_status() {
     assert_eq!(backend.free_credentials_handle(creds.handle), SecStatus::SEC_E_OK);
 }
 
+/// Waits until every queued call has completed (the threaded driver's workers are done).
+fn idle(backend: &WinBackend) {
+    backend.driver().unwrap().run_until_idle();
+}
+
 /// Queues `args` on a fresh context with a counting callback, waits, and returns the final
 /// status, the callback count and the credential written.
 fn acquire_async(backend: &WinBackend, args: AcquireCredentials) -> (SecStatus, usize, CredHandle, TimeStamp) {
@@ -134,7 +140,7 @@ fn acquire_async(backend: &WinBackend, args: AcquireCredentials) -> (SecStatus, 
         SecStatus::SEC_E_OK,
         "queued"
     );
-    backend.wait_idle();
+    idle(backend);
     let status = backend.sspi_get_async_call_status(ctx);
     backend.sspi_free_async_context(ctx);
     (status, fired.load(Ordering::SeqCst), credential.get(), expiry.get())
@@ -143,7 +149,7 @@ fn acquire_async(backend: &WinBackend, args: AcquireCredentials) -> (SecStatus, 
 #[test]
 fn async_acquire_completes_with_the_status_of_the_sync_call() {
     let _serial = serial();
-    let backend = WinBackend::with_driver(Driver::Threaded { workers: 1 });
+    let backend = WinBackend::with_driver(DriverKind::Threaded { workers: 1 });
     let cases = [
         ntlm_outbound(),
         AcquireCredentials::new("NTLM", CredentialUse::INBOUND),
@@ -180,18 +186,18 @@ fn async_acquire_completes_with_the_status_of_the_sync_call() {
 #[test]
 fn async_free_credentials_and_the_engines_refusals() {
     let _serial = serial();
-    let backend = WinBackend::with_driver(Driver::Threaded { workers: 2 });
+    let backend = WinBackend::with_driver(DriverKind::Threaded { workers: 2 });
     let creds = backend.acquire_credentials_handle(ntlm_outbound()).unwrap();
     let ctx = backend.sspi_create_async_context();
     assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_UNSUPPORTED_FUNCTION);
     assert_eq!(backend.sspi_free_credentials_handle_async(ctx, creds.handle), SecStatus::SEC_E_OK);
-    backend.wait_idle();
+    idle(&backend);
     assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_OK);
     // Completed: reuse needs reinit.
     assert_eq!(backend.sspi_free_credentials_handle_async(ctx, creds.handle), SecStatus::SEC_E_INVALID_PARAMETER);
     assert!(backend.sspi_reinit_async_context(ctx).is_success());
     assert_eq!(backend.sspi_free_credentials_handle_async(ctx, creds.handle), SecStatus::SEC_E_OK);
-    backend.wait_idle();
+    idle(&backend);
     assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_INVALID_HANDLE, "freed twice");
     let null = AsyncContextHandle::NULL;
     let out = Out::new(CredHandle::default());
@@ -284,7 +290,7 @@ fn a_wrong_password_is_refused_by_the_server() {
 fn an_async_ntlm_handshake_completes_like_the_sync_one() {
     let _serial = serial();
     let Some(user) = server_user() else { return };
-    let backend = WinBackend::with_driver(Driver::Threaded { workers: 1 });
+    let backend = WinBackend::with_driver(DriverKind::Threaded { workers: 1 });
     let client_cred = backend
         .acquire_credentials_handle(AcquireCredentials::new("NTLM", CredentialUse::OUTBOUND).identity(user))
         .unwrap()
@@ -297,7 +303,7 @@ fn an_async_ntlm_handshake_completes_like_the_sync_one() {
         let ctx = backend.sspi_create_async_context();
         backend.sspi_set_async_notify_callback(ctx, Some(Arc::new(|_, _| {})), 0);
         assert_eq!(queue(ctx), SecStatus::SEC_E_OK, "queued");
-        backend.wait_idle();
+        idle(&backend);
         let status = backend.sspi_get_async_call_status(ctx);
         backend.sspi_free_async_context(ctx);
         status
@@ -351,4 +357,142 @@ fn the_default_inline_driver_completes_before_the_queueing_call_returns() {
     assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_OK, "already complete, as in the simulator");
     assert_eq!(backend.free_credentials_handle(credential.get()), SecStatus::SEC_E_OK);
     backend.sspi_free_async_context(ctx);
+}
+
+// ---- The simulator's engine over the real calls ----------------------------------------------
+
+fn counting_callback(fired: &Arc<AtomicUsize>) -> NotifyCallback {
+    let n = Arc::clone(fired);
+    Arc::new(move |_, _| {
+        n.fetch_add(1, Ordering::SeqCst);
+    })
+}
+
+#[test]
+fn the_manual_driver_holds_a_real_call_until_it_is_stepped() {
+    let _serial = serial();
+    let backend = WinBackend::with_driver(DriverKind::Manual);
+    let driver = backend.driver().unwrap();
+    let ctx = backend.sspi_create_async_context();
+    let fired = Arc::new(AtomicUsize::new(0));
+    backend.sspi_set_async_notify_callback(ctx, Some(counting_callback(&fired)), 0);
+    let credential = Out::new(CredHandle::default());
+    let expiry = Out::new(TimeStamp(-1));
+    assert_eq!(
+        backend.sspi_acquire_credentials_handle_async(ctx, ntlm_outbound(), &credential, Some(&expiry)),
+        SecStatus::SEC_E_OK
+    );
+    assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_I_ASYNC_CALL_PENDING);
+    assert_eq!(driver.in_flight(), 1);
+    assert_eq!(credential.get(), CredHandle::default(), "secur32 was not called yet");
+    assert_eq!(fired.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        backend.sspi_acquire_credentials_handle_async(ctx, ntlm_outbound(), &credential, None),
+        SecStatus::SEC_E_INVALID_PARAMETER,
+        "a call is pending on the context"
+    );
+    assert!(driver.step(), "the held call ran");
+    assert!(!driver.step(), "nothing else was held");
+    assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_OK);
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    assert_ne!(expiry.get(), TimeStamp(-1), "the expiry slot was written");
+    // The credential is secur32's: its sync free succeeds, once.
+    assert_eq!(backend.free_credentials_handle(credential.get()), SecStatus::SEC_E_OK);
+    assert_eq!(backend.free_credentials_handle(credential.get()), SecStatus::SEC_E_INVALID_HANDLE);
+    let misuses: Vec<MisuseKind> = backend.engine().misuses().iter().map(|m| m.kind).collect();
+    assert_eq!(misuses, [MisuseKind::QueueWhilePending]);
+    backend.sspi_free_async_context(ctx);
+}
+
+#[test]
+fn fault_rules_and_the_journal_apply_to_real_async_calls() {
+    let _serial = serial();
+    let backend = WinBackend::with_driver(DriverKind::Manual);
+    let engine = backend.engine();
+    // The first NTLM acquisition fails at completion without reaching secur32; an async free of
+    // an NTLM credential (its package known from the handle registry) is refused when queued.
+    engine.add_fault(
+        FaultRule::fail(FunctionId::SspiAcquireCredentialsHandleAsyncW, SecStatus::SEC_E_INTERNAL_ERROR)
+            .package("ntlm")
+            .calls(&[1]),
+    );
+    engine.add_fault(FaultRule::new(
+        vec![FunctionId::SspiFreeCredentialsHandleAsync],
+        Some("NTLM".into()),
+        Vec::new(),
+        FaultAction::FailQueue(SecStatus::SEC_E_INSUFFICIENT_MEMORY),
+    ));
+    let driver = backend.driver().unwrap();
+    let ctx = backend.sspi_create_async_context();
+    let fired = Arc::new(AtomicUsize::new(0));
+    backend.sspi_set_async_notify_callback(ctx, Some(counting_callback(&fired)), 0);
+    let credential = Out::new(CredHandle::default());
+    assert_eq!(
+        backend.sspi_acquire_credentials_handle_async(ctx, ntlm_outbound(), &credential, None),
+        SecStatus::SEC_E_OK
+    );
+    assert_eq!(driver.run_until_idle(), 1);
+    assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_INTERNAL_ERROR, "the fault's status");
+    assert_eq!(credential.get(), CredHandle::default(), "nothing acquired");
+    assert!(backend.sspi_reinit_async_context(ctx).is_success());
+    assert_eq!(
+        backend.sspi_acquire_credentials_handle_async(ctx, ntlm_outbound(), &credential, None),
+        SecStatus::SEC_E_OK
+    );
+    assert_eq!(driver.run_until_idle(), 1);
+    assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_OK, "the rule hit only call 1");
+    assert!(backend.sspi_reinit_async_context(ctx).is_success());
+    assert_eq!(
+        backend.sspi_free_credentials_handle_async(ctx, credential.get()),
+        SecStatus::SEC_E_INSUFFICIENT_MEMORY,
+        "refused at queue time by the rule"
+    );
+    assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_UNSUPPORTED_FUNCTION, "still Idle");
+    assert_eq!(fired.load(Ordering::SeqCst), 2);
+    let journal = engine.journal();
+    let acquires: Vec<_> =
+        journal.iter().filter(|e| e.function == FunctionId::SspiAcquireCredentialsHandleAsyncW).collect();
+    assert_eq!(acquires.len(), 2, "{journal:#?}");
+    assert_eq!((acquires[0].status, acquires[0].fault.is_some()), (Some(SecStatus::SEC_E_INTERNAL_ERROR), true));
+    assert_eq!((acquires[1].status, acquires[1].fault.is_some()), (Some(SecStatus::SEC_E_OK), false));
+    let free = journal.iter().find(|e| e.function == FunctionId::SspiFreeCredentialsHandleAsync).unwrap();
+    assert_eq!(
+        (free.package.as_deref(), free.queue_status),
+        (Some("NTLM"), Some(SecStatus::SEC_E_INSUFFICIENT_MEMORY))
+    );
+    // The sync calls go straight to secur32: the engine does not see them.
+    assert_eq!(backend.free_credentials_handle(credential.get()), SecStatus::SEC_E_OK);
+    assert!(engine.journal().iter().all(|e| e.function != FunctionId::FreeCredentialsHandle));
+    backend.sspi_free_async_context(ctx);
+}
+
+#[test]
+fn the_observed_kernel_profile_applies_to_real_async_calls() {
+    let _serial = serial();
+    let backend = WinBackend::with_engine(SimulatorBuilder::default().profile(Profile::ObservedKernel));
+    let ctx = backend.sspi_create_async_context();
+    // No callback: the queueing call runs the real call and returns its final status.
+    let credential = Out::new(CredHandle::default());
+    assert_eq!(
+        backend.sspi_acquire_credentials_handle_async(ctx, ntlm_outbound(), &credential, None),
+        SecStatus::SEC_E_OK
+    );
+    assert_ne!(credential.get(), CredHandle::default());
+    // A completed context is reused without reinit.
+    let unknown = AcquireCredentials::new("Nonexistent", CredentialUse::OUTBOUND);
+    let nothing = Out::new(CredHandle::default());
+    assert_eq!(
+        backend.sspi_acquire_credentials_handle_async(ctx, unknown, &nothing, None),
+        SecStatus::SEC_E_SECPKG_NOT_FOUND
+    );
+    // The analysed ksecdd's SspiFreeCredentialsHandleAsync is a stub: nothing is freed.
+    assert_eq!(
+        backend.sspi_free_credentials_handle_async(ctx, credential.get()),
+        SecStatus::SEC_E_UNSUPPORTED_FUNCTION
+    );
+    assert_eq!(backend.free_credentials_handle(credential.get()), SecStatus::SEC_E_OK);
+    backend.sspi_free_async_context(ctx);
+    assert_eq!(backend.sspi_get_async_call_status(ctx), SecStatus::SEC_E_INVALID_HANDLE);
+    let misuses: Vec<MisuseKind> = backend.engine().misuses().iter().map(|m| m.kind).collect();
+    assert_eq!(misuses, [MisuseKind::StaleContext]);
 }

@@ -59,8 +59,15 @@ fn a_backend_without_simulator_control_skips_with_the_reason() {
     let fixtures = fixtures_dir();
     let s = Scenario::load(fixtures.join("conformance/ach-async-not-owner.toml")).unwrap();
     let sim = sspi_emu::sim::Simulator::new();
-    let mut runner = sspi_emu_testkit::Runner::new(sspi_emu_testkit::Harness { backend: &sim, sim: None });
+    let mut runner =
+        sspi_emu_testkit::Runner::new(sspi_emu_testkit::Harness { backend: &sim, sim: None, engine: None });
     assert_eq!(runner.run(&s), Outcome::Skipped("needs the manual driver".into()));
+    // With the engine configured from the scenario, only the world and the simulator's
+    // controls are missing.
+    let world = Scenario::load(fixtures.join("conformance/ach-async-no-credentials.toml")).unwrap();
+    let mut runner =
+        sspi_emu_testkit::Runner::new(sspi_emu_testkit::Harness { backend: &sim, sim: None, engine: Some(&sim) });
+    assert_eq!(runner.run(&world), Outcome::Skipped("needs the simulated world `service.toml`".into()));
 }
 
 #[test]
@@ -121,8 +128,8 @@ fn the_corpus_on_the_build_backend_agrees_with_the_divergence_list() {
     let mut ran = 0;
     for file in corpus(&fixtures).unwrap() {
         let scenario = Scenario::load(&file).unwrap();
-        let backend = sspi_emu::backend();
-        let mut runner = Runner::new(Harness { backend: backend.as_ref(), sim: None });
+        let eb = sspi_emu::EngineBackend::new(scenario.engine_builder().unwrap());
+        let mut runner = Runner::new(Harness { backend: eb.backend(), sim: None, engine: Some(eb.engine()) });
         let result = match runner.run(&scenario) {
             Outcome::Passed => {
                 ran += 1;
@@ -153,7 +160,12 @@ fn divergences_name_existing_scenarios_and_steps() {
         let s = Scenario::load(fixtures.join("conformance").join(format!("{}.toml", d.scenario)))
             .unwrap_or_else(|e| panic!("divergence names {}: {e}", d.scenario));
         assert!(d.step >= 1 && d.step <= s.steps.len(), "{} has no step {}", d.scenario, d.step);
-        assert!(s.requirements().is_empty(), "{} needs simulator control, so it never runs on {}", d.scenario, d.env);
+        assert!(
+            s.simulator_requirements().is_empty(),
+            "{} needs the simulator, so it never runs on {}",
+            d.scenario,
+            d.env
+        );
     }
 }
 
@@ -167,7 +179,7 @@ fn recordings_compare_step_by_step() {
     let record = || {
         let sim = sspi_emu::sim::Simulator::new();
         Recording::make(
-            Harness { backend: &sim, sim: None },
+            Harness { backend: &sim, sim: None, engine: None },
             &s,
             "conformance/handshake-negotiate.toml",
             "simulator",
@@ -195,7 +207,7 @@ fn recordings_compare_step_by_step() {
 /// differ first at a step `fixtures/divergences.toml` lists for that environment.
 #[test]
 fn committed_recordings_replay_against_the_simulator() {
-    use sspi_emu_testkit::{Divergences, Harness, Recording};
+    use sspi_emu_testkit::{Divergences, Recording};
     let fixtures = fixtures_dir();
     let divergences = Divergences::load(&fixtures.join("divergences.toml")).unwrap();
     let dir = fixtures.join("recordings");
@@ -211,8 +223,7 @@ fn committed_recordings_replay_against_the_simulator() {
             }
             let rec = Recording::load(&f.path()).unwrap();
             let s = Scenario::load(fixtures.join(&rec.file)).unwrap();
-            let sim = sspi_emu::sim::Simulator::new();
-            let ours = Recording::make(Harness { backend: &sim, sim: None }, &s, &rec.file, "simulator", "simulator");
+            let ours = Recording::on_simulator(&s, &rec.file);
             if let Some(diff) = ours.first_difference(&rec) {
                 let step: usize = diff
                     .strip_prefix("step ")

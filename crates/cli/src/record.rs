@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use sspi_emu_testkit::{Harness, Recording, Scenario};
+use sspi_emu_testkit::{Recording, Scenario};
 
 use crate::Verdict;
 
@@ -42,14 +42,7 @@ pub(crate) fn record(out: &mut dyn Write, files: &[PathBuf], fixtures: &Path, ou
                 continue;
             }
         };
-        let backend = sspi_emu::backend();
-        let rec = Recording::make(
-            Harness { backend: backend.as_ref(), sim: None },
-            &scenario,
-            &relative(file, fixtures),
-            sspi_emu::BACKEND_NAME,
-            &env,
-        );
+        let rec = Recording::on_build_backend(&scenario, &relative(file, fixtures), &env);
         let path = out_dir.join(format!("{}.json", scenario.name));
         std::fs::write(&path, rec.to_json() + "\n")?;
         writeln!(out, "{} {}: {} ({} results)", env, scenario.name, rec.outcome, rec.steps.len())?;
@@ -77,9 +70,7 @@ pub(crate) fn replay(out: &mut dyn Write, files: &[PathBuf], fixtures: &Path) ->
                 continue;
             }
         };
-        let sim = sspi_emu::sim::Simulator::new();
-        let ours =
-            Recording::make(Harness { backend: &sim, sim: None }, &scenario, &rec.file, "simulator", "simulator");
+        let ours = Recording::on_simulator(&scenario, &rec.file);
         match ours.first_difference(&rec) {
             None => writeln!(out, "SAME {} ({} results, {} vs simulator)", rec.scenario, rec.steps.len(), rec.env)?,
             Some(d) => {

@@ -56,6 +56,51 @@ pub fn backend() -> std::sync::Arc<dyn Backend> {
     }
 }
 
+/// A backend whose async engine is configured by `builder` (driver, profile, fault rules,
+/// strict mode, journal), with the engine itself for its misuse reports, journal and counters.
+///
+/// On the simulator the backend *is* the engine (`builder`'s world answers every call); with
+/// `backend-win` the real SSPI answers and the same engine runs its `Sspi*Async` calls
+/// (decision 0008), so scenarios that need the manual driver, a profile or fault rules run on
+/// both.
+pub struct EngineBackend {
+    #[cfg(not(all(feature = "backend-win", windows)))]
+    inner: std::sync::Arc<sim::Simulator>,
+    #[cfg(all(feature = "backend-win", windows))]
+    inner: std::sync::Arc<sspi_emu_win::WinBackend>,
+}
+
+impl EngineBackend {
+    /// Builds the backend with its engine configured by `builder`.
+    pub fn new(builder: sim::SimulatorBuilder) -> Self {
+        #[cfg(all(feature = "backend-win", windows))]
+        {
+            Self { inner: std::sync::Arc::new(sspi_emu_win::WinBackend::with_engine(builder)) }
+        }
+        #[cfg(not(all(feature = "backend-win", windows)))]
+        {
+            Self { inner: std::sync::Arc::new(builder.build()) }
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &dyn Backend {
+        self.inner.as_ref()
+    }
+
+    /// The async engine: the simulator itself, or the Windows backend's engine.
+    pub fn engine(&self) -> &sim::Simulator {
+        #[cfg(all(feature = "backend-win", windows))]
+        {
+            self.inner.engine()
+        }
+        #[cfg(not(all(feature = "backend-win", windows)))]
+        {
+            &self.inner
+        }
+    }
+}
+
 /// Which backend this build uses: `"simulator"`, or `"windows"` with `backend-win`.
 pub const BACKEND_NAME: &str = if cfg!(feature = "backend-win") { "windows" } else { "simulator" };
 

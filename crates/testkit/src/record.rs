@@ -67,6 +67,53 @@ impl Recording {
         }
     }
 
+    /// Records `scenario` on the build's backend (the simulator, or the real SSPI with
+    /// `backend-win`) with the engine configured as the scenario says (driver, profile, fault
+    /// rules); scenarios that need a simulated world or the simulator's controls are recorded
+    /// as skipped.
+    pub fn on_build_backend(scenario: &Scenario, file: &str, env: &str) -> Self {
+        match scenario.engine_builder() {
+            Ok(builder) => {
+                let eb = sspi_emu::EngineBackend::new(builder);
+                let h = Harness { backend: eb.backend(), sim: None, engine: Some(eb.engine()) };
+                Self::make(h, scenario, file, sspi_emu::BACKEND_NAME, env)
+            }
+            Err(e) => Self {
+                scenario: scenario.name.clone(),
+                file: file.to_string(),
+                backend: sspi_emu::BACKEND_NAME.to_string(),
+                env: env.to_string(),
+                outcome: format!("failed at step 0: {e}"),
+                steps: Vec::new(),
+            },
+        }
+    }
+
+    /// Records `scenario` on the simulator the same way (engine configured, no simulator
+    /// controls): what a recording from a real backend is compared with.
+    pub fn on_simulator(scenario: &Scenario, file: &str) -> Self {
+        match scenario.engine_builder() {
+            Ok(builder) => {
+                let sim = builder.build();
+                Self::make(
+                    Harness { backend: &sim, sim: None, engine: Some(&sim) },
+                    scenario,
+                    file,
+                    "simulator",
+                    "simulator",
+                )
+            }
+            Err(e) => Self {
+                scenario: scenario.name.clone(),
+                file: file.to_string(),
+                backend: "simulator".into(),
+                env: "simulator".into(),
+                outcome: format!("failed at step 0: {e}"),
+                steps: Vec::new(),
+            },
+        }
+    }
+
     /// The recording as pretty JSON.
     pub fn to_json(&self) -> String {
         // Plain data: serialising to a String cannot fail.

@@ -228,6 +228,50 @@ impl Scenario {
         self.text[..step.call.span().start.min(self.text.len())].matches('\n').count() + 1
     }
 
+    /// What the scenario needs that only the simulator has (a world, its controls): it cannot
+    /// run on a real backend even with the engine configured; empty means it can.
+    pub fn simulator_requirements(&self) -> Vec<String> {
+        let mut r = Vec::new();
+        if let Some(w) = &self.world {
+            r.push(format!("the simulated world `{w}`"));
+        }
+        for s in &self.steps {
+            let c = s.call.get_ref().as_str();
+            if SIM_ONLY_CALLS.contains(&c) && c != "expect_misuse" && !r.iter().any(|x| x.ends_with(&format!("`{c}`")))
+            {
+                r.push(format!("simulator control `{c}`"));
+            }
+        }
+        r
+    }
+
+    /// The engine configuration the scenario asks for (driver, profile, fault rules), on the
+    /// default world: what [`sspi_emu::EngineBackend::new`] takes to run it on any backend.
+    ///
+    /// # Errors
+    /// A message naming the bad profile or driver.
+    pub fn engine_builder(&self) -> Result<sspi_emu::sim::SimulatorBuilder, String> {
+        let (profile, driver) = self.profile_and_driver()?;
+        let mut world = (*World::default_world()).clone();
+        world.faults.extend(self.rules.iter().cloned());
+        Ok(Simulator::builder().world(Arc::new(world)).profile(profile).driver(driver))
+    }
+
+    fn profile_and_driver(&self) -> Result<(Profile, DriverKind), String> {
+        let profile = match self.profile.as_deref() {
+            None | Some("documented") => Profile::Documented,
+            Some("observed_kernel") => Profile::ObservedKernel,
+            Some(p) => return Err(format!("{}: unknown profile `{p}`", self.file.display())),
+        };
+        let driver = match self.driver.as_deref() {
+            None | Some("inline") => DriverKind::Inline,
+            Some("manual") => DriverKind::Manual,
+            Some("threaded") => DriverKind::Threaded { workers: 2 },
+            Some(d) => return Err(format!("{}: unknown driver `{d}`", self.file.display())),
+        };
+        Ok((profile, driver))
+    }
+
     /// What the scenario needs beyond the plain SSPI surface; empty means it runs on any
     /// backend.
     pub fn requirements(&self) -> Vec<String> {
@@ -274,17 +318,7 @@ impl Scenario {
             Some(w) => worlds(w)?,
             None => World::default_world(),
         };
-        let profile = match self.profile.as_deref() {
-            None | Some("documented") => Profile::Documented,
-            Some("observed_kernel") => Profile::ObservedKernel,
-            Some(p) => return Err(format!("{}: unknown profile `{p}`", self.file.display())),
-        };
-        let driver = match self.driver.as_deref() {
-            None | Some("inline") => DriverKind::Inline,
-            Some("manual") => DriverKind::Manual,
-            Some("threaded") => DriverKind::Threaded { workers: 2 },
-            Some(d) => return Err(format!("{}: unknown driver `{d}`", self.file.display())),
-        };
+        let (profile, driver) = self.profile_and_driver()?;
         let sim = Simulator::builder().world(world).profile(profile).driver(driver).build();
         for rule in &self.rules {
             sim.add_fault(rule.clone());
@@ -340,6 +374,10 @@ pub struct Harness<'a> {
     pub backend: &'a dyn Backend,
     /// The simulator's own controls (`None` on a real backend).
     pub sim: Option<&'a Simulator>,
+    /// The async engine configured as the scenario says (driver, profile, fault rules), when
+    /// the backend runs one a test can read: the simulator, or the Windows backend's engine.
+    /// Its misuse reports answer `expect_misuse`.
+    pub engine: Option<&'a Simulator>,
 }
 
 #[derive(Default)]
@@ -436,9 +474,11 @@ impl<'a> Runner<'a> {
     }
 
     /// Runs `s`. Skips (with the reason) when it needs simulator control the harness lacks.
+    /// With an engine (but no simulator) only the world and the simulator's controls are
+    /// missing: the engine was configured from the scenario.
     pub fn run(&mut self, s: &Scenario) -> Outcome {
         if self.h.sim.is_none() {
-            let req = s.requirements();
+            let req = if self.h.engine.is_some() { s.simulator_requirements() } else { s.requirements() };
             if !req.is_empty() {
                 return Outcome::Skipped(format!("needs {}", req.join(", ")));
             }
@@ -585,6 +625,10 @@ impl<'a> Runner<'a> {
 
     fn sim(&self) -> Result<&'a Simulator, String> {
         self.h.sim.ok_or_else(|| "needs the simulator".to_string())
+    }
+
+    fn engine(&self) -> Result<&'a Simulator, String> {
+        self.h.sim.or(self.h.engine).ok_or_else(|| "needs the async engine's reports".to_string())
     }
 
     fn step(&mut self, step: &Step) -> Result<(), String> {
@@ -819,7 +863,7 @@ impl<'a> Runner<'a> {
             }
             "expect_misuse" => {
                 let kind = step.kind.as_deref().ok_or("needs `kind`")?;
-                let misuses = self.sim()?.misuses();
+                let misuses = self.engine()?.misuses();
                 let got = misuses.iter().filter(|m| format!("{:?}", m.kind) == kind).count() as u64;
                 let want = step.count.unwrap_or(1);
                 if let Some(m) = misuses.iter().rev().find(|m| format!("{:?}", m.kind) == kind) {
@@ -835,6 +879,10 @@ impl<'a> Runner<'a> {
             "expect_get_key" => {
                 let name = step.name.as_deref().ok_or("needs `name`")?;
                 let calls = self.get_keys.lock().get(name).cloned().unwrap_or_default();
+                self.record(step, None, None);
+                if let Some(last) = self.recorded.last_mut() {
+                    last.detail = Some(format!("pGetKeyFn called {} time(s)", calls.len()));
+                }
                 self.say(&format!("check: pGetKeyFn `{name}` called {} time(s) with {:?}", calls.len(), calls));
                 if let Some(want) = step.count
                     && want != calls.len() as u64
@@ -868,6 +916,10 @@ impl<'a> Runner<'a> {
     fn check_expiry(&mut self, step: &Step, want: &str) -> Result<(), String> {
         let name = step.cred.as_deref().unwrap_or_default();
         let got = self.expiries.get(name).map(Out::get).ok_or_else(|| format!("no expiry captured for `{name}`"))?;
+        self.record(step, None, None);
+        if let Some(last) = self.recorded.last_mut() {
+            last.detail = Some(format!("expiry 0x{:016X}", got.0));
+        }
         self.say(&format!("check: *ptsExpiry `{name}` = 0x{:016X} ({})", got.0, got.to_civil_string()));
         let ok = match parse_num(want) {
             Some(v) if want.starts_with("0x") => got.0 as u64 == v,
@@ -909,7 +961,7 @@ fn run_with(s: &Scenario, sim: Result<Simulator, String>) -> (Outcome, String, O
         Err(e) => return (Outcome::Failed(e), String::new(), None),
     };
     let (outcome, transcript) = {
-        let mut runner = Runner::new(Harness { backend: &sim, sim: Some(&sim) });
+        let mut runner = Runner::new(Harness { backend: &sim, sim: Some(&sim), engine: Some(&sim) });
         let outcome = runner.run(s);
         (outcome, runner.transcript().to_string())
     };

@@ -22,8 +22,12 @@ const DEFAULT_CAPACITY: usize = 2888;
 pub(super) struct TokenSource(Out<SecBufferDesc>);
 
 impl TokenSource {
+    /// The token: the first `SECBUFFER_TOKEN`, else the first buffer (callers read
+    /// `pBuffers[0]`; Wine's NTLM types its CHALLENGE `SECBUFFER_DATA`).
     fn bytes(&self) -> Vec<u8> {
-        self.0.with(|d| d.find(SecBufferType::TOKEN).map(|b| b.data.clone()).unwrap_or_default())
+        self.0.with(|d| {
+            d.find(SecBufferType::TOKEN).or_else(|| d.buffers.first()).map(|b| b.data.clone()).unwrap_or_default()
+        })
     }
 }
 

@@ -1272,3 +1272,74 @@ fn another_seed_changes_the_challenge_the_authenticate_and_the_ciphertext() {
         assert_eq!(b, wire_bytes(&reseeded(), package));
     }
 }
+
+/// The acceptor's extra leg (an NTLM MIC but no mechListMIC from the client: accept-incomplete
+/// with its own mechListMIC), then the client's mechListMIC: a too-small buffer there changes
+/// nothing, and the retry completes.
+#[test]
+fn the_acceptors_mech_list_mic_leg_waits_for_the_clients_and_survives_a_small_buffer() {
+    use sspi_emu::sim::spnego::{self, NegState, NegTokenResp, NegotiationToken, SpnegoToken};
+    let sim = Simulator::new();
+    let (c, s) = creds(&sim, "Negotiate");
+    let isc = IscOutputs::with_token(CAP);
+    let asc = AscOutputs::with_token(CAP);
+    assert_eq!(
+        sim.initialize_security_context(InitializeSecurityContext::new(c, Some(TARGET), isc_req()), &isc),
+        SecStatus::SEC_I_CONTINUE_NEEDED
+    );
+    let client = isc.context();
+    assert_eq!(
+        sim.accept_security_context(AcceptSecurityContext::new(s, token_input(&isc.token()), asc_req()), &asc),
+        SecStatus::SEC_I_CONTINUE_NEEDED
+    );
+    let server = asc.context();
+    let challenge = asc.token();
+    isc.reset_token(CAP);
+    let args = InitializeSecurityContext::new(c, Some(TARGET), isc_req()).next(client, token_input(&challenge));
+    assert_eq!(sim.initialize_security_context(args, &isc), SecStatus::SEC_I_CONTINUE_NEEDED);
+    let NegotiationToken::Resp(sent) = spnego::decode(&isc.token()).unwrap().token else { panic!("a NegTokenResp") };
+    let client_mic = sent.mech_list_mic.clone().expect("our client sends a mechListMIC");
+    // The AUTHENTICATE alone: the acceptor answers accept-incomplete with its mechListMIC.
+    let without = NegTokenResp { response_token: sent.response_token.clone(), ..Default::default() };
+    let t = SpnegoToken::bare(NegotiationToken::Resp(without)).encode();
+    asc.reset_token(CAP);
+    let leg = |t: &[u8]| AcceptSecurityContext::new(s, token_input(t), asc_req()).next(server, token_input(t));
+    assert_eq!(sim.accept_security_context(leg(&t), &asc), SecStatus::SEC_I_CONTINUE_NEEDED);
+    let NegotiationToken::Resp(reply) = spnego::decode(&asc.token()).unwrap().token else { panic!("a NegTokenResp") };
+    assert_eq!(reply.neg_state, Some(NegState::AcceptIncomplete));
+    assert!(reply.mech_list_mic.is_some(), "the acceptor sends its own mechListMIC");
+    assert_eq!(
+        sim.query_context_attributes(server, ContextAttribute::Names),
+        Err(SecStatus::SEC_E_INVALID_HANDLE),
+        "not complete yet"
+    );
+    // The client's mechListMIC, first into a 2-byte buffer, then into a large one.
+    let mic_only = NegTokenResp { mech_list_mic: Some(client_mic), ..Default::default() };
+    let t = SpnegoToken::bare(NegotiationToken::Resp(mic_only)).encode();
+    asc.reset_token(2);
+    assert_eq!(sim.accept_security_context(leg(&t), &asc), SecStatus::SEC_E_BUFFER_TOO_SMALL);
+    asc.reset_token(CAP);
+    assert_eq!(sim.accept_security_context(leg(&t), &asc), SecStatus::SEC_E_OK, "the retry completes");
+    let NegotiationToken::Resp(done) = spnego::decode(&asc.token()).unwrap().token else { panic!("a NegTokenResp") };
+    assert_eq!(done.neg_state, Some(NegState::AcceptCompleted));
+    assert!(
+        matches!(sim.query_context_attributes(server, ContextAttribute::Names), Ok(ContextAttributeValue::Names(n)) if n == "CONTOSO\\alice")
+    );
+}
+
+/// Deleting the context a thread impersonates does not strand the thread: its identity stays
+/// the client's (a token outlives its context) until RevertToSelf.
+#[test]
+fn a_thread_impersonating_a_deleted_context_keeps_the_identity_until_revert_to_self() {
+    let sim = Simulator::new();
+    let (client, server) = established(&sim, "NTLM", isc_req(), asc_req());
+    let (own_luid, own_name) = sim.thread_identity();
+    assert_eq!(sim.impersonate_security_context(server), SecStatus::SEC_E_OK);
+    assert_eq!(sim.thread_identity().1, "CONTOSO\\alice");
+    assert_eq!(sim.delete_security_context(server), SecStatus::SEC_E_OK);
+    assert_eq!(sim.thread_identity().1, "CONTOSO\\alice", "still impersonating");
+    assert_eq!(sim.revert_security_context(server), SecStatus::SEC_E_INVALID_HANDLE, "the handle is gone");
+    sim.revert_to_self();
+    assert_eq!(sim.thread_identity(), (own_luid, own_name));
+    sim.delete_security_context(client);
+}

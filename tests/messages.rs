@@ -625,3 +625,23 @@ fn raw_ntlm_under_negotiate_has_no_mech_list_mic_and_starts_at_seq_num_0() {
     assert_eq!(sim.decrypt_message(e.client, &mut r, 0), Ok(None));
     assert_eq!(r.buffers[1].data, b"reply");
 }
+
+#[test]
+fn a_signature_with_a_bad_version_is_invalid_token_and_leaves_the_context_in_step() {
+    let sim = Simulator::new();
+    let (client, server) = pair(&sim, "NTLM");
+    let genuine = signed(&sim, client, b"first");
+    let mut bad = genuine.clone();
+    bad.buffers[0].data[0] = 2;
+    assert_eq!(sim.verify_signature(server, &mut bad, 0), Err(SecStatus::SEC_E_INVALID_TOKEN));
+    let mut genuine = genuine;
+    assert_eq!(sim.verify_signature(server, &mut genuine, 0), Ok(None), "nothing moved on the bad one");
+    // The same for a sealed message: the data is not decrypted by the refused call.
+    let sealed_ok = sealed(&sim, client, b"second");
+    let mut bad = sealed_ok.clone();
+    bad.buffers[0].data[0] = 7;
+    assert_eq!(sim.decrypt_message(server, &mut bad, 0), Err(SecStatus::SEC_E_INVALID_TOKEN));
+    let mut sealed_ok = sealed_ok;
+    assert_eq!(sim.decrypt_message(server, &mut sealed_ok, 0), Ok(None));
+    assert_eq!(sealed_ok.buffers[1].data, b"second");
+}

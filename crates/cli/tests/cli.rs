@@ -100,7 +100,7 @@ fn demo_passes_and_shows_pending_then_each_final_status_in_order() {
     assert_eq!(out.lines().last(), Some("9 of 9 scenarios passed"));
     // The handshake shows the queue-then-poll pattern on both sides.
     assert!(out.contains("SspiInitializeSecurityContextAsyncW(`client`"), "{out}");
-    assert!(out.contains("is a token 394 B (NTLM AUTHENTICATE_MESSAGE)") || out.contains("NTLM AUTHENTICATE_MESSAGE"));
+    assert!(out.contains("check: `authenticate` is a token 394 B (NTLM AUTHENTICATE_MESSAGE)"), "{out}");
 }
 
 #[test]

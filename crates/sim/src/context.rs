@@ -182,9 +182,13 @@ pub(crate) fn gss_channel_bindings(raw: &[u8]) -> Option<Vec<u8>> {
 
 /// Builds a `SEC_CHANNEL_BINDINGS` buffer holding only application data (what HTTP and LDAP
 /// over TLS pass: `tls-server-end-point:` + the certificate hash).
+///
+/// Application data longer than `u32::MAX` bytes is cut to fit `cbApplicationDataLength`.
 pub fn channel_bindings_buffer(application_data: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(application_data.len()).unwrap_or(u32::MAX);
+    let application_data = &application_data[..len as usize];
     let mut raw = vec![0u8; 32];
-    raw[24..28].copy_from_slice(&(application_data.len() as u32).to_le_bytes());
+    raw[24..28].copy_from_slice(&len.to_le_bytes());
     raw[28..32].copy_from_slice(&32u32.to_le_bytes());
     raw.extend_from_slice(application_data);
     raw
@@ -993,7 +997,14 @@ impl Core {
                 Ok((status, token))
             }
             Stage::Established(mut session) if ctx.spnego.as_ref().is_some_and(|s| !s.complete) => {
-                // The client's mechListMIC, after the acceptor asked for it.
+                // The client's mechListMIC, after the acceptor asked for it. The reply does not
+                // depend on the MIC, so a too-small buffer is found before anything changes.
+                let resp = NegTokenResp { neg_state: Some(NegState::AcceptCompleted), ..Default::default() };
+                let token = SpnegoToken::bare(NegotiationToken::Resp(resp)).encode();
+                if let Err(e) = fits(capacity, &token) {
+                    ctx.stage = Stage::Established(session);
+                    return Err(e);
+                }
                 let s = ctx.spnego.as_mut().ok_or(Error::ContextFailed)?;
                 let mic = client_mic.ok_or(Error::InvalidToken("the initiator sent no mechListMIC"))?;
                 session.security().verify_sequenced(&s.mech_list, &mic).map_err(|_| Error::MechListMicMismatch)?;
@@ -1001,9 +1012,6 @@ impl Core {
                 s.mic_received = true;
                 s.complete = true;
                 ctx.stage = Stage::Established(session);
-                let resp = NegTokenResp { neg_state: Some(NegState::AcceptCompleted), ..Default::default() };
-                let token = SpnegoToken::bare(NegotiationToken::Resp(resp)).encode();
-                fits(capacity, &token)?;
                 Ok((SecStatus::SEC_E_OK, token))
             }
             other => {
@@ -1046,7 +1054,11 @@ impl Core {
             Some(true) => {
                 if let Some(ctx) = self.security.remove(id) {
                     let logon = ctx.lock().logon;
-                    if let Some(luid) = logon {
+                    // A thread still impersonating the client keeps its logon session, as a
+                    // token outlives the context it came from; RevertToSelf releases it.
+                    if let Some(luid) = logon
+                        && !self.impersonation.lock().values().any(|l| *l == luid)
+                    {
                         self.network_sessions.lock().remove(&luid);
                     }
                 }
@@ -1057,6 +1069,13 @@ impl Core {
             _ if self.security.was_issued(id) => Ok(()),
             _ => Err(Error::InvalidHandle("context")),
         }
+    }
+
+    /// Whether a live context created the network logon session `luid`.
+    pub(crate) fn logon_in_use(&self, luid: Luid) -> bool {
+        let mut used = false;
+        self.security.for_each(|c| used |= c.lock().logon == Some(luid));
+        used
     }
 
     /// `CompleteAuthToken`: NTLM and Negotiate never ask for it (they never return

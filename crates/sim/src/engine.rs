@@ -663,7 +663,12 @@ impl Core {
         let Work { ctx, op, fault, caller, entry, synchronous } = work;
         let (status, detail) = match fault {
             Some(s) => (s, None),
-            None => self.execute(op, caller),
+            // A panicking operation (an executor's bug) still completes its call, exactly once,
+            // with SEC_E_INTERNAL_ERROR, so no caller waits for ever and a worker survives.
+            None => panic::catch_unwind(AssertUnwindSafe(|| self.execute(op, caller))).unwrap_or_else(|_| {
+                eprintln!("sspi-emu: the operation queued on {ctx} panicked; it completes with SEC_E_INTERNAL_ERROR");
+                (SecStatus::SEC_E_INTERNAL_ERROR, Some("the operation panicked".to_string()))
+            }),
         };
         // Outputs are written (inside `execute`) before the status becomes visible.
         let after = self.contexts.with(ctx.0, |c| {

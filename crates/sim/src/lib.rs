@@ -389,6 +389,20 @@ impl Simulator {
         (luid, name)
     }
 
+    /// `RevertToSelf`: the calling thread stops impersonating, whether or not the context it
+    /// impersonated still exists (`RevertSecurityContext` needs a live handle). A network logon
+    /// session no context and no thread uses any more is released.
+    pub fn revert_to_self(&self) {
+        let me = std::thread::current().id();
+        let mut imp = self.core.impersonation.lock();
+        if let Some(luid) = imp.remove(&me)
+            && !imp.values().any(|l| *l == luid)
+            && !self.core.logon_in_use(luid)
+        {
+            self.core.network_sessions.lock().remove(&luid);
+        }
+    }
+
     /// Live security contexts (`CtxtHandle`s).
     pub fn security_contexts(&self) -> usize {
         self.core.security.live()

@@ -108,6 +108,17 @@ impl<T> Table<T> {
         generation >= 1 && shard.slots.get(index).is_some_and(|slot| generation < slot.generation)
     }
 
+    /// Runs `f` on every live entry, one shard lock at a time.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&T)) {
+        for shard in self.shards.iter() {
+            for slot in &shard.lock().slots {
+                if let Some(v) = &slot.value {
+                    f(v);
+                }
+            }
+        }
+    }
+
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Acquire)
     }

@@ -622,3 +622,49 @@ fn a_panicking_callback_on_the_callers_thread_panics_the_caller_after_the_bookke
     let stats = sim.stats();
     assert_eq!((stats.in_flight, stats.async_contexts, stats.callbacks), (0, 0, 1), "{stats:?}");
 }
+
+/// An executor whose free panics (a bug in a real backend's glue).
+struct PanickingFree;
+
+impl Executor for PanickingFree {
+    fn acquire_credentials_handle(&self, a: &AcquireCredentials) -> Result<Credentials, SecStatus> {
+        Instant.acquire_credentials_handle(a)
+    }
+    fn free_credentials_handle(&self, _: CredHandle) -> SecStatus {
+        panic!("the executor panics (expected in this test)")
+    }
+    fn initialize_security_context(&self, a: &InitializeSecurityContext, o: &IscOutputs) -> SecStatus {
+        Instant.initialize_security_context(a, o)
+    }
+    fn accept_security_context(&self, a: &AcceptSecurityContext, o: &AscOutputs) -> SecStatus {
+        Instant.accept_security_context(a, o)
+    }
+    fn delete_security_context(&self, c: CtxtHandle) -> SecStatus {
+        Instant.delete_security_context(c)
+    }
+    fn is_context(&self, _: CtxtHandle) -> bool {
+        false
+    }
+    fn delete_would_fail(&self, _: CtxtHandle) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_panicking_operation_completes_its_call_with_internal_error_and_the_worker_goes_on() {
+    let sim =
+        Simulator::builder().driver(DriverKind::Threaded { workers: 1 }).executor(Arc::new(PanickingFree)).build();
+    let ctx = sim.sspi_create_async_context();
+    sim.sspi_set_async_notify_callback(ctx, Some(Arc::new(|_, _| {})), 0);
+    assert_eq!(sim.sspi_free_credentials_handle_async(ctx, CredHandle::default()), SecStatus::SEC_E_OK);
+    assert_eq!(sim.driver().unwrap().run_until_idle(), 1);
+    assert_eq!(sim.sspi_get_async_call_status(ctx), SecStatus::SEC_E_INTERNAL_ERROR);
+    // The worker survived: the next call completes.
+    let other = sim.sspi_create_async_context();
+    sim.sspi_set_async_notify_callback(other, Some(Arc::new(|_, _| {})), 0);
+    let out = Out::new(CredHandle::default());
+    sim.sspi_acquire_credentials_handle_async(other, ntlm(), &out, None);
+    assert_eq!(sim.driver().unwrap().run_until_idle(), 1, "the worker is still there");
+    assert_eq!(sim.sspi_get_async_call_status(other), SecStatus::SEC_E_OK);
+    assert_eq!((sim.stats().in_flight, sim.stats().callbacks), (0, 2));
+}

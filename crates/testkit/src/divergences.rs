@@ -58,7 +58,14 @@ impl Divergences {
     /// A message naming the file and what is wrong.
     pub fn parse(text: &str, file: &str) -> Result<Self, String> {
         let f: File = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
-        for d in &f.divergence {
+        for (i, d) in f.divergence.iter().enumerate() {
+            // A run stops at a scenario's first failing step: a second entry could never hold.
+            if f.divergence[..i].iter().any(|e| e.env == d.env && e.scenario == d.scenario) {
+                return Err(format!(
+                    "{file}: {} is listed twice for {}: one entry per scenario and environment",
+                    d.scenario, d.env
+                ));
+            }
             if !ENVIRONMENTS.contains(&d.env.as_str()) {
                 return Err(format!("{file}: {}: env `{}` is not one of {ENVIRONMENTS:?}", d.scenario, d.env));
             }
@@ -156,6 +163,13 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         // Entries of another environment do not apply.
         assert_eq!(list().check("windows", &passes), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_scenario_is_listed_once_per_environment() {
+        let twice = "[[divergence]]\nenv = \"wine\"\nscenario = \"a\"\nstep = 3\nreason = \"r\"\nsource = \"s\"\n\
+                     [[divergence]]\nenv = \"wine\"\nscenario = \"a\"\nstep = 5\nreason = \"r\"\nsource = \"s\"\n";
+        assert!(Divergences::parse(twice, "d.toml").unwrap_err().contains("listed twice for wine"));
     }
 
     #[test]

@@ -727,6 +727,8 @@ impl SessionSecurity {
     ///
     /// As [`SessionSecurity::verify_sequenced`].
     pub fn unseal_parts(&mut self, parts: &mut [MessagePart<'_>], signature: &[u8]) -> Result<(), Error> {
+        // A malformed signature is refused before the keystream or the sequence number moves.
+        check_signature_form(signature)?;
         for p in parts.iter_mut().filter(|p| p.encrypt) {
             self.inbound().rc4().apply(p.data);
         }
@@ -750,6 +752,7 @@ impl SessionSecurity {
 
     /// [`SessionSecurity::verify_sequenced`] of the concatenation of `parts`.
     fn verify_parts(&mut self, parts: &[&[u8]], signature: &[u8]) -> Result<(), Error> {
+        check_signature_form(signature)?;
         let flags = self.flags;
         let inbound = self.inbound();
         let expected_seq = inbound.seq_num;
@@ -808,6 +811,15 @@ impl SessionSecurity {
     pub fn unseal(&mut self, message: &mut [u8], signature: &[u8]) -> Result<(), Error> {
         self.inbound().rc4().apply(message);
         self.verify(message, signature)
+    }
+}
+
+/// A signature must be 16 bytes with `Version` 1 (MS-NLMP §2.2.2.9): checked before any
+/// state moves, so a malformed one leaves the context able to read the next genuine message.
+fn check_signature_form(signature: &[u8]) -> Result<(), Error> {
+    match signature {
+        [1, 0, 0, 0, ..] if signature.len() == 16 => Ok(()),
+        _ => Err(Error::BadMessageSignature),
     }
 }
 

@@ -93,7 +93,10 @@ impl Runner<'_> {
     }
 
     fn output_slot(&mut self, step: &Step) -> Out<SecBufferDesc> {
-        let capacity = step.capacity.map_or(DEFAULT_CAPACITY, |c| c as usize);
+        // A token buffer is at most 64 KiB here (cbMaxToken is 48,256 for Negotiate): a larger
+        // `capacity` in a scenario is clamped rather than allocated.
+        let capacity =
+            step.capacity.map_or(DEFAULT_CAPACITY, |c| usize::try_from(c).unwrap_or(usize::MAX).min(1 << 16));
         let out = Out::new(SecBufferDesc::new(vec![SecBuffer::new(SecBufferType::TOKEN, vec![0; capacity])]));
         if let Some(name) = &step.output {
             self.tokens.insert(name.clone(), TokenSource(out.clone()));

@@ -7,11 +7,7 @@
 //! where it fails.
 #![allow(clippy::unwrap_used)] // a panic is a test's failure report
 
-use std::path::PathBuf;
-use std::process::Command;
-
-/// The pyspnego version `.ci/run` installs.
-const PYSPNEGO: &str = "0.12.4";
+use sspi_emu_testkit::interop::{PYSPNEGO, pyspnego_or_skip, run_driver};
 
 /// The cases of the driver and what each PASS line must say.
 const CASES: &[(&str, &[&str])] = &[
@@ -32,36 +28,17 @@ const CASES: &[(&str, &[&str])] = &[
     ("d2-tampered-mic-server", &["our server refused: SEC_E_LOGON_DENIED (0x8009030c), 'the MIC does not match"]),
 ];
 
-fn pyspnego_available() -> bool {
-    Command::new("python3").args(["-c", "import spnego"]).output().is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn ntlm_interoperates_with_pyspnego_both_ways_through_sign_and_seal() {
-    if !pyspnego_available() {
-        let hint = format!("pip install pyspnego=={PYSPNEGO}");
-        if std::env::var("SSPI_EMU_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("SSPI_EMU_REQUIRE_INTEROP=1 but `python3 -c \"import spnego\"` fails ({hint})");
-        }
-        if cfg!(windows) && std::env::var("SSPI_EMU_ENV").as_deref() == Ok("wine") {
-            // A Windows test process under Wine cannot start the Linux python3.
-            println!("SKIP: under Wine the Linux python3 (and pyspnego) cannot be started from a Windows process");
-        } else {
-            println!("SKIP: pyspnego not installed ({hint})");
-        }
+    if !pyspnego_or_skip() {
         return;
     }
-    let driver = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/pyspnego_peer.py");
-    let out = Command::new("python3").arg(&driver).arg(env!("CARGO_BIN_EXE_sspi-emu-ntlm-peer")).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (out, stdout) = run_driver(
+        "pyspnego_peer.py",
+        env!("CARGO_BIN_EXE_sspi-emu-ntlm-peer"),
+        &format!("pyspnego {PYSPNEGO} (pure-Python NTLM)"),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    eprint!("{stderr}");
-
-    let version = stdout.lines().next().unwrap_or_default();
-    if version != format!("pyspnego {PYSPNEGO} (pure-Python NTLM)") {
-        println!("note: tested against `{version}`, .ci/run pins {PYSPNEGO}");
-    }
     assert!(out.status.success(), "the driver failed ({}):\n{stdout}\n{stderr}", out.status);
     for (case, needles) in CASES {
         let prefix = format!("PASS {case}: ");

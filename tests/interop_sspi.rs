@@ -11,11 +11,7 @@
 //! where it fails.
 #![allow(clippy::unwrap_used)] // a panic is a test's failure report
 
-use std::path::PathBuf;
-use std::process::Command;
-
-/// The pyspnego version `.ci/run` installs.
-const PYSPNEGO: &str = "0.12.4";
+use sspi_emu_testkit::interop::{PYSPNEGO, pyspnego_or_skip, run_driver};
 
 /// What every completed handshake must go on to show.
 const MESSAGES: &str = "same session key; 3 messages wrap/unwrap + sign/verify each way (last unwrap via \
@@ -144,36 +140,17 @@ const CASES: &[(&str, &[&str])] = &[
     ),
 ];
 
-fn pyspnego_available() -> bool {
-    Command::new("python3").args(["-c", "import spnego"]).output().is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn ntlm_and_negotiate_contexts_interoperate_with_pyspnego_both_ways() {
-    if !pyspnego_available() {
-        let hint = format!("pip install pyspnego=={PYSPNEGO}");
-        if std::env::var("SSPI_EMU_REQUIRE_INTEROP").as_deref() == Ok("1") {
-            panic!("SSPI_EMU_REQUIRE_INTEROP=1 but `python3 -c \"import spnego\"` fails ({hint})");
-        }
-        if cfg!(windows) && std::env::var("SSPI_EMU_ENV").as_deref() == Ok("wine") {
-            // A Windows test process under Wine cannot start the Linux python3.
-            println!("SKIP: under Wine the Linux python3 (and pyspnego) cannot be started from a Windows process");
-        } else {
-            println!("SKIP: pyspnego not installed ({hint})");
-        }
+    if !pyspnego_or_skip() {
         return;
     }
-    let driver = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/pyspnego_sspi.py");
-    let out = Command::new("python3").arg(&driver).arg(env!("CARGO_BIN_EXE_sspi-emu-sspi-peer")).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (out, stdout) = run_driver(
+        "pyspnego_sspi.py",
+        env!("CARGO_BIN_EXE_sspi-emu-sspi-peer"),
+        &format!("pyspnego {PYSPNEGO} (pure-Python NTLM and Negotiate)"),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    eprint!("{stderr}");
-
-    let version = stdout.lines().next().unwrap_or_default();
-    if version != format!("pyspnego {PYSPNEGO} (pure-Python NTLM and Negotiate)") {
-        println!("note: tested against `{version}`, .ci/run pins {PYSPNEGO}");
-    }
     let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL ")).collect();
     assert!(failed.is_empty(), "{} case(s) failed:\n{}", failed.len(), failed.join("\n"));
     assert!(out.status.success(), "the driver failed ({}):\n{stdout}\n{stderr}", out.status);

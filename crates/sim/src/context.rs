@@ -436,6 +436,30 @@ impl Core {
         LmCompatibilityLevel(self.world.machine.lm_compatibility_level)
     }
 
+    /// A leg after the first on the context `handle` of `side`: a failure other than a
+    /// too-small buffer ends the context; success writes `phNewContext`.
+    fn next_leg(
+        &self,
+        handle: CtxtHandle,
+        side: Side,
+        new_context: Option<&Out<CtxtHandle>>,
+        leg: impl FnOnce(&mut SecurityContext) -> Result<Leg, Error>,
+    ) -> Result<Leg, Error> {
+        let shared = self.context(handle)?;
+        let mut ctx = shared.lock();
+        if ctx.side != side {
+            return Err(Error::InvalidHandle(match side {
+                Side::Client => "context (a server context passed to InitializeSecurityContext)",
+                Side::Server => "context (a client context passed to AcceptSecurityContext)",
+            }));
+        }
+        let leg = leg(&mut ctx).inspect_err(|e| ctx.poison(e))?;
+        if let Some(n) = new_context {
+            n.set(handle);
+        }
+        Ok(leg)
+    }
+
     /// `InitializeSecurityContext`: one client leg. Writes the outputs on success.
     pub(crate) fn initialize(&self, args: &InitializeSecurityContext, out: &IscOutputs) -> Result<Leg, Error> {
         if !self.lsa_available.load(std::sync::atomic::Ordering::Acquire) {
@@ -444,18 +468,9 @@ impl Core {
         let allocate = args.context_req.contains(IscReq::ALLOCATE_MEMORY);
         match args.context {
             None => self.initialize_first(args, out, allocate),
-            Some(handle) => {
-                let shared = self.context(handle)?;
-                let mut ctx = shared.lock();
-                if ctx.side != Side::Client {
-                    return Err(Error::InvalidHandle("context (a server context passed to InitializeSecurityContext)"));
-                }
-                let leg = self.initialize_next(&mut ctx, args, out, allocate).inspect_err(|e| ctx.poison(e))?;
-                if let Some(n) = &out.new_context {
-                    n.set(handle);
-                }
-                Ok(leg)
-            }
+            Some(handle) => self.next_leg(handle, Side::Client, out.new_context.as_ref(), |ctx| {
+                self.initialize_next(ctx, args, out, allocate)
+            }),
         }
     }
 
@@ -717,18 +732,9 @@ impl Core {
         let allocate = args.context_req.contains(AscReq::ALLOCATE_MEMORY);
         match args.context {
             None => self.accept_first(args, out, allocate),
-            Some(handle) => {
-                let shared = self.context(handle)?;
-                let mut ctx = shared.lock();
-                if ctx.side != Side::Server {
-                    return Err(Error::InvalidHandle("context (a client context passed to AcceptSecurityContext)"));
-                }
-                let leg = self.accept_next(&mut ctx, args, out, allocate).inspect_err(|e| ctx.poison(e))?;
-                if let Some(n) = &out.new_context {
-                    n.set(handle);
-                }
-                Ok(leg)
-            }
+            Some(handle) => self.next_leg(handle, Side::Server, out.new_context.as_ref(), |ctx| {
+                self.accept_next(ctx, args, out, allocate)
+            }),
         }
     }
 

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod divergences;
+pub mod interop;
 pub mod record;
 pub mod scenario;
 pub mod tables;

@@ -1343,3 +1343,40 @@ fn a_thread_impersonating_a_deleted_context_keeps_the_identity_until_revert_to_s
     assert_eq!(sim.thread_identity(), (own_luid, own_name));
     sim.delete_security_context(client);
 }
+
+/// SECPKG_ATTR_KEY_INFO: HMAC-MD5 with extended session security, RSADSI RC4-CRC32 without;
+/// RSADSI RC4 (CALG_RC4) for sealing; 128-bit keys (Wine's tests on Windows [O]).
+#[test]
+fn key_info_names_the_signature_and_sealing_algorithms() {
+    let sim = Simulator::new();
+    let (c, s) = established(&sim, "NTLM", isc_req(), asc_req());
+    for ctx in [c, s] {
+        assert_eq!(
+            sim.query_context_attributes(ctx, ContextAttribute::KeyInfo),
+            Ok(ContextAttributeValue::KeyInfo {
+                signature_algorithm_name: "HMAC-MD5".into(),
+                encrypt_algorithm_name: "RSADSI RC4".into(),
+                key_size: 128,
+                signature_algorithm: 0xFFFF_FF76,
+                encrypt_algorithm: 0x6801,
+            })
+        );
+    }
+    // A level-0 machine negotiates no extended session security: the v1 signature.
+    let v1 = sim_of(machine_with("lm_compatibility_level = 0"));
+    let (c, _) = established(&v1, "NTLM", isc_req(), asc_req());
+    match v1.query_context_attributes(c, ContextAttribute::KeyInfo) {
+        Ok(ContextAttributeValue::KeyInfo { signature_algorithm_name, signature_algorithm, .. }) => {
+            assert_eq!((signature_algorithm_name.as_str(), signature_algorithm), ("RSADSI RC4-CRC32", 0xFFFF_FF7C));
+        }
+        other => panic!("{other:?}"),
+    }
+    // An incomplete context has none.
+    let isc = IscOutputs::with_token(CAP);
+    let (cc, _) = creds(&sim, "NTLM");
+    sim.initialize_security_context(InitializeSecurityContext::new(cc, Some(TARGET), isc_req()), &isc);
+    assert_eq!(
+        sim.query_context_attributes(isc.context(), ContextAttribute::KeyInfo),
+        Err(SecStatus::SEC_E_INVALID_HANDLE)
+    );
+}

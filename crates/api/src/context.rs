@@ -186,6 +186,8 @@ pub enum ContextAttribute {
     Names,
     /// `SECPKG_ATTR_LIFESPAN` (2).
     Lifespan,
+    /// `SECPKG_ATTR_KEY_INFO` (5).
+    KeyInfo,
     /// `SECPKG_ATTR_SESSION_KEY` (9).
     SessionKey,
     /// `SECPKG_ATTR_PACKAGE_INFO` (10).
@@ -207,6 +209,7 @@ impl ContextAttribute {
             Self::Sizes => 0,
             Self::Names => 1,
             Self::Lifespan => 2,
+            Self::KeyInfo => 5,
             Self::SessionKey => 9,
             Self::PackageInfo => 10,
             Self::NegotiationInfo => 12,
@@ -222,6 +225,7 @@ impl ContextAttribute {
             0 => Self::Sizes,
             1 => Self::Names,
             2 => Self::Lifespan,
+            5 => Self::KeyInfo,
             9 => Self::SessionKey,
             10 => Self::PackageInfo,
             12 => Self::NegotiationInfo,
@@ -285,6 +289,19 @@ pub enum ContextAttributeValue {
     },
     /// `SecPkgContext_SessionKey`: the session key bytes.
     SessionKey(Vec<u8>),
+    /// `SecPkgContext_KeyInfo`.
+    KeyInfo {
+        /// `sSignatureAlgorithmName`.
+        signature_algorithm_name: String,
+        /// `sEncryptAlgorithmName`.
+        encrypt_algorithm_name: String,
+        /// `KeySize` (bits).
+        key_size: u32,
+        /// `SignatureAlgorithm`.
+        signature_algorithm: u32,
+        /// `EncryptAlgorithm` (an `ALG_ID`).
+        encrypt_algorithm: u32,
+    },
     /// `SecPkgContext_PackageInfo`.
     PackageInfo(SecPkgInfo),
     /// `SecPkgContext_NegotiationInfo`: the package in use and the negotiation state.
@@ -337,6 +354,7 @@ mod tests {
             (ContextAttribute::Sizes, 0),
             (ContextAttribute::Names, 1),
             (ContextAttribute::Lifespan, 2),
+            (ContextAttribute::KeyInfo, 5),
             (ContextAttribute::SessionKey, 9),
             (ContextAttribute::PackageInfo, 10),
             (ContextAttribute::NegotiationInfo, 12),
@@ -347,6 +365,7 @@ mod tests {
             assert_eq!(ContextAttribute::from_value(v), a);
         }
         assert_eq!(ContextAttribute::from_value(4), ContextAttribute::Other(4));
+        assert_eq!(ContextAttribute::from_value(5), ContextAttribute::KeyInfo);
         assert_eq!(NegotiationState::InProgress.value(), 2);
     }
 

@@ -358,6 +358,29 @@ fn flags_attribute(side: Side, n: F) -> u32 {
     f
 }
 
+/// `SecPkgContext_KeyInfo` of a completed NTLM context: with extended session security the
+/// signature is "HMAC-MD5" (0xFFFFFF76), without it "RSADSI RC4-CRC32" (0xFFFFFF7C); encryption
+/// "RSADSI RC4", `CALG_RC4` (0x6801) (Wine's tests on Windows \[O\]); the key size 128, 56 or 40
+/// bits by NEGOTIATE_128 / NEGOTIATE_56 (decompiled msv1_0 \[I\]).
+fn key_info(n: F) -> ContextAttributeValue {
+    let ess = n.contains(F::NTLMSSP_NEGOTIATE_EXTENDED_SESSIONSECURITY);
+    let (name, alg) = if ess { ("HMAC-MD5", 0xFFFF_FF76) } else { ("RSADSI RC4-CRC32", 0xFFFF_FF7C) };
+    let key_size = if n.contains(F::NTLMSSP_NEGOTIATE_128) {
+        128
+    } else if n.contains(F::NTLMSSP_NEGOTIATE_56) {
+        56
+    } else {
+        40
+    };
+    ContextAttributeValue::KeyInfo {
+        signature_algorithm_name: name.to_string(),
+        encrypt_algorithm_name: "RSADSI RC4".to_string(),
+        key_size,
+        signature_algorithm: alg,
+        encrypt_algorithm: 0x6801,
+    }
+}
+
 /// `SecPkgContext_Sizes` of a completed NTLM context: cbMaxSignature 16 when signing (SIGN,
 /// SEAL or ALWAYS_SIGN), cbBlockSize 1 with SEAL, cbSecurityTrailer 16 when signing
 /// (observed 2888 / 16 / 0 / 16 without SEAL \[O\]; the rule from msv1_0 \[I\]).
@@ -1132,6 +1155,7 @@ impl Core {
                 ContextAttributeValue::NativeNames { client: ctx.client_name.clone(), server: ctx.server_name.clone() }
             }
             ContextAttribute::SessionKey => ContextAttributeValue::SessionKey(key),
+            ContextAttribute::KeyInfo => key_info(negotiated),
             ContextAttribute::Lifespan => ContextAttributeValue::Lifespan { start: ctx.start, expiry: ctx.expiry },
             _ => return Err(Error::UnsupportedAttribute),
         })

@@ -22,9 +22,10 @@ use windows_sys::Win32::Security::Authentication::Identity::{
     DeleteSecurityContext, EncryptMessage, EnumerateSecurityPackagesW, FreeContextBuffer, FreeCredentialsHandle,
     ImpersonateSecurityContext, InitializeSecurityContextA, InitializeSecurityContextW, MakeSignature,
     QueryContextAttributesW, QueryCredentialsAttributesW, QuerySecurityPackageInfoW, RevertSecurityContext,
-    SECPKG_CRED_ATTR_NAMES, SecBufferDesc as RawSecBufferDesc, SecPkgContext_Flags, SecPkgContext_Lifespan,
-    SecPkgContext_NamesW, SecPkgContext_NativeNamesW, SecPkgContext_NegotiationInfoW, SecPkgContext_PackageInfoW,
-    SecPkgContext_SessionKey, SecPkgContext_Sizes, SecPkgCredentials_NamesW, SecPkgInfoW, VerifySignature,
+    SECPKG_CRED_ATTR_NAMES, SecBufferDesc as RawSecBufferDesc, SecPkgContext_Flags, SecPkgContext_KeyInfoW,
+    SecPkgContext_Lifespan, SecPkgContext_NamesW, SecPkgContext_NativeNamesW, SecPkgContext_NegotiationInfoW,
+    SecPkgContext_PackageInfoW, SecPkgContext_SessionKey, SecPkgContext_Sizes, SecPkgCredentials_NamesW, SecPkgInfoW,
+    VerifySignature,
 };
 use windows_sys::Win32::Security::Credentials::SecHandle as RawSecHandle;
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress, LoadLibraryW};
@@ -555,6 +556,28 @@ pub(crate) fn query_context_attributes(
             // SAFETY: as above.
             let server = unsafe { owned_string(v.sServerName) };
             ContextAttributeValue::NativeNames { client, server }
+        }
+        ContextAttribute::KeyInfo => {
+            let zero = SecPkgContext_KeyInfoW {
+                sSignatureAlgorithmName: ptr::null_mut(),
+                sEncryptAlgorithmName: ptr::null_mut(),
+                KeySize: 0,
+                SignatureAlgorithm: 0,
+                EncryptAlgorithm: 0,
+            };
+            // SAFETY: SECPKG_ATTR_KEY_INFO fills two pointers and three u32.
+            let v = unsafe { query(context, number, zero) }?;
+            // SAFETY: on success the package allocated both strings for us.
+            let signature_algorithm_name = unsafe { owned_string(v.sSignatureAlgorithmName) };
+            // SAFETY: as above.
+            let encrypt_algorithm_name = unsafe { owned_string(v.sEncryptAlgorithmName) };
+            ContextAttributeValue::KeyInfo {
+                signature_algorithm_name,
+                encrypt_algorithm_name,
+                key_size: v.KeySize,
+                signature_algorithm: v.SignatureAlgorithm,
+                encrypt_algorithm: v.EncryptAlgorithm,
+            }
         }
         ContextAttribute::Flags => {
             // SAFETY: SECPKG_ATTR_FLAGS fills one u32.

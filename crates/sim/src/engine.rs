@@ -201,6 +201,8 @@ pub(crate) struct Core {
     pub(crate) next_luid: AtomicU32,
     /// The logon session each thread impersonates (`ImpersonateSecurityContext`).
     pub(crate) impersonation: Mutex<HashMap<ThreadId, Luid>>,
+    /// Whether any thread impersonates: the common case (none) skips the lock on every call.
+    pub(crate) impersonating: AtomicBool,
     pub(crate) journal: Journal,
     pub(crate) faults: Faults,
     /// Runs completed operations and answers the queue-time handle checks instead of the world.
@@ -244,6 +246,7 @@ impl Core {
             network_sessions: Mutex::new(HashMap::new()),
             next_luid: AtomicU32::new(0x0010_0000),
             impersonation: Mutex::new(HashMap::new()),
+            impersonating: AtomicBool::new(false),
             journal,
             faults,
             executor,
@@ -260,6 +263,9 @@ impl Core {
     /// The logon session of the calling thread: the one it impersonates, else the world's
     /// caller. Captured at queue time by async calls, as ksecdd captures the token (spec §5.2).
     pub(crate) fn caller(&self) -> Luid {
+        if !self.impersonating.load(Ordering::Acquire) {
+            return self.world.caller_session;
+        }
         let map = self.impersonation.lock();
         if map.is_empty() {
             return self.world.caller_session;

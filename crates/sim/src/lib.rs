@@ -395,7 +395,9 @@ impl Simulator {
     pub fn revert_to_self(&self) {
         let me = std::thread::current().id();
         let mut imp = self.core.impersonation.lock();
-        if let Some(luid) = imp.remove(&me)
+        let removed = imp.remove(&me);
+        self.core.impersonating.store(!imp.is_empty(), Ordering::Release);
+        if let Some(luid) = removed
             && !imp.values().any(|l| *l == luid)
             && !self.core.logon_in_use(luid)
         {
@@ -629,7 +631,9 @@ impl Backend for Simulator {
     fn impersonate_security_context(&self, context: CtxtHandle) -> SecStatus {
         self.context_call(FunctionId::ImpersonateSecurityContext, context, 0, || {
             let luid = self.core.context_logon(context)?;
-            self.core.impersonation.lock().insert(std::thread::current().id(), luid);
+            let mut imp = self.core.impersonation.lock();
+            imp.insert(std::thread::current().id(), luid);
+            self.core.impersonating.store(true, Ordering::Release);
             Ok(())
         })
     }
@@ -638,7 +642,9 @@ impl Backend for Simulator {
         self.context_call(FunctionId::RevertSecurityContext, context, 0, || {
             // Like RevertToSelf, reverting a thread that is not impersonating succeeds [I].
             self.core.check_context(context)?;
-            self.core.impersonation.lock().remove(&std::thread::current().id());
+            let mut imp = self.core.impersonation.lock();
+            imp.remove(&std::thread::current().id());
+            self.core.impersonating.store(!imp.is_empty(), Ordering::Release);
             Ok(())
         })
     }

@@ -1380,3 +1380,56 @@ fn key_info_names_the_signature_and_sealing_algorithms() {
         Err(SecStatus::SEC_E_INVALID_HANDLE)
     );
 }
+
+/// SPNEGO refusals, each with the status the simulator chose where Windows is not documented
+/// [I]: no NTLM among the initiator's mechanisms → SEC_E_INVALID_TOKEN; an acceptor's
+/// `negState: reject` → SEC_E_LOGON_DENIED; a mechListMIC that does not verify →
+/// SEC_E_MESSAGE_ALTERED.
+#[test]
+fn spnego_refusals_have_their_statuses() {
+    use sspi_emu::sim::spnego::{self, KERBEROS, NegState, NegTokenInit, NegTokenResp, NegotiationToken, SpnegoToken};
+    let sim = Simulator::new();
+    let (c, s) = creds(&sim, "Negotiate");
+    // Kerberos only: nothing in common.
+    let kerberos = NegTokenInit { mech_types: vec![KERBEROS], mech_token: Some(vec![1, 2, 3]), ..Default::default() };
+    let t = SpnegoToken::initial(NegotiationToken::Init(kerberos)).encode();
+    let asc = AscOutputs::with_token(CAP);
+    assert_eq!(
+        sim.accept_security_context(AcceptSecurityContext::new(s, token_input(&t), asc_req()), &asc),
+        SecStatus::SEC_E_INVALID_TOKEN
+    );
+    assert_eq!(sim.security_contexts(), 0, "no context for a refused first token");
+    // The acceptor rejects: the client's second leg.
+    let isc = IscOutputs::with_token(CAP);
+    sim.initialize_security_context(InitializeSecurityContext::new(c, Some(TARGET), isc_req()), &isc);
+    let client = isc.context();
+    let reject = NegTokenResp { neg_state: Some(NegState::Reject), ..Default::default() };
+    let t = SpnegoToken::bare(NegotiationToken::Resp(reject)).encode();
+    let args = InitializeSecurityContext::new(c, Some(TARGET), isc_req()).next(client, token_input(&t));
+    assert_eq!(sim.initialize_security_context(args, &isc), SecStatus::SEC_E_LOGON_DENIED);
+    sim.delete_security_context(client);
+    // A full exchange whose client mechListMIC is altered in transit.
+    let isc = IscOutputs::with_token(CAP);
+    let asc = AscOutputs::with_token(CAP);
+    sim.initialize_security_context(InitializeSecurityContext::new(c, Some(TARGET), isc_req()), &isc);
+    let client = isc.context();
+    sim.accept_security_context(AcceptSecurityContext::new(s, token_input(&isc.token()), asc_req()), &asc);
+    let server = asc.context();
+    let challenge = asc.token();
+    isc.reset_token(CAP);
+    let args = InitializeSecurityContext::new(c, Some(TARGET), isc_req()).next(client, token_input(&challenge));
+    assert_eq!(sim.initialize_security_context(args, &isc), SecStatus::SEC_I_CONTINUE_NEEDED);
+    let NegotiationToken::Resp(mut sent) = spnego::decode(&isc.token()).unwrap().token else {
+        panic!("a NegTokenResp")
+    };
+    if let Some(mic) = sent.mech_list_mic.as_mut() {
+        mic[6] ^= 1;
+    }
+    let t = SpnegoToken::bare(NegotiationToken::Resp(sent)).encode();
+    asc.reset_token(CAP);
+    let args = AcceptSecurityContext::new(s, token_input(&t), asc_req()).next(server, token_input(&t));
+    assert_eq!(sim.accept_security_context(args, &asc), SecStatus::SEC_E_MESSAGE_ALTERED);
+    sim.delete_security_context(client);
+    sim.delete_security_context(server);
+    assert_eq!(sim.security_contexts(), 0);
+}

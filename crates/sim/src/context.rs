@@ -15,6 +15,10 @@
 //! fails leaves the context in `Failed` (the caller must still delete it, as documented).
 //! Every status and its source: `docs/FIDELITY.md`, section "Context calls".
 
+// `Error` has drop glue: built eagerly for `ok_or`, it is dropped on every successful call of
+// the handshake path (measured with callgrind, docs/PERFORMANCE.md), so errors are built lazily.
+#![allow(clippy::unnecessary_lazy_evaluations)]
+
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -128,6 +132,44 @@ impl SecurityContext {
 
 pub(crate) type SharedContext = Arc<Mutex<SecurityContext>>;
 
+/// The machine's names as its NTLM server announces them in `TargetInfo`: derived once from
+/// the world (which does not change), shared by every server context.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerNames {
+    nb_computer: Arc<str>,
+    nb_domain: Arc<str>,
+    dns_computer: Arc<str>,
+    dns_domain: Arc<str>,
+}
+
+impl ServerNames {
+    /// The NetBIOS names as configured (the computer stands for the domain on a workgroup
+    /// machine); the DNS names in lower case.
+    pub(crate) fn of(m: &crate::world::Machine) -> Self {
+        let dns_domain = m.dns_domain.to_ascii_lowercase();
+        let mut dns_computer = m.name.to_ascii_lowercase();
+        if !dns_domain.is_empty() {
+            dns_computer.push('.');
+            dns_computer.push_str(&dns_domain);
+        }
+        Self {
+            nb_computer: m.name.as_str().into(),
+            nb_domain: if m.joined { m.domain.as_str() } else { m.name.as_str() }.into(),
+            dns_computer: dns_computer.into(),
+            dns_domain: dns_domain.into(),
+        }
+    }
+}
+
+/// `domain\user`.
+fn qualified_name(domain: &str, user: &str) -> String {
+    let mut name = String::with_capacity(domain.len() + 1 + user.len());
+    name.push_str(domain);
+    name.push('\\');
+    name.push_str(user);
+    name
+}
+
 /// Packs a table id and the package index into a `CtxtHandle`, as for credentials.
 fn ctxt_handle(id: u64, package: usize) -> CtxtHandle {
     CtxtHandle(SecHandle { dw_lower: id as usize, dw_upper: package })
@@ -143,7 +185,7 @@ fn input_token(input: Option<&SecBufferDesc>) -> Result<&[u8], Error> {
     input
         .and_then(|d| d.find(SecBufferType::TOKEN))
         .map(|b| b.data.as_slice())
-        .ok_or(Error::InvalidToken("pInput has no SECBUFFER_TOKEN"))
+        .ok_or_else(|| Error::InvalidToken("pInput has no SECBUFFER_TOKEN"))
 }
 
 /// The channel bindings of `pInput` (`SECBUFFER_CHANNEL_BINDINGS`, a `SEC_CHANNEL_BINDINGS`),
@@ -152,7 +194,7 @@ fn channel_bindings(input: Option<&SecBufferDesc>) -> Result<Option<Vec<u8>>, Er
     let Some(buffer) = input.and_then(|d| d.find(SecBufferType::CHANNEL_BINDINGS)) else {
         return Ok(None);
     };
-    gss_channel_bindings(&buffer.data).map(Some).ok_or(Error::InvalidToken("malformed SEC_CHANNEL_BINDINGS"))
+    gss_channel_bindings(&buffer.data).map(Some).ok_or_else(|| Error::InvalidToken("malformed SEC_CHANNEL_BINDINGS"))
 }
 
 /// `SEC_CHANNEL_BINDINGS` (eight `ULONG`s: initiator type, length, offset; acceptor type,
@@ -199,9 +241,9 @@ pub fn channel_bindings_buffer(application_data: &[u8]) -> Vec<u8> {
 fn output_capacity(output: Option<&Out<SecBufferDesc>>, allocate: bool) -> Result<Option<usize>, Error> {
     // Windows: a NULL pOutput, or one without a SECBUFFER_TOKEN, is SEC_E_BUFFER_TOO_SMALL
     // (Wine's secur32 tests, run on Windows: docs/research/context-calls.md §3) [O].
-    let output = output.ok_or(Error::BufferTooSmall { needed: 1, available: 0 })?;
+    let output = output.ok_or_else(|| Error::BufferTooSmall { needed: 1, available: 0 })?;
     let capacity = output.with(|d| d.find(SecBufferType::TOKEN).map(|b| b.data.len()));
-    let capacity = capacity.ok_or(Error::BufferTooSmall { needed: 1, available: 0 })?;
+    let capacity = capacity.ok_or_else(|| Error::BufferTooSmall { needed: 1, available: 0 })?;
     Ok(if allocate { None } else { Some(capacity) })
 }
 
@@ -433,7 +475,7 @@ impl Core {
         self.security
             .with(id, |c| Arc::clone(c))
             .filter(|c| c.lock().package == handle.0.dw_upper)
-            .ok_or(Error::InvalidHandle("context"))
+            .ok_or_else(|| Error::InvalidHandle("context"))
     }
 
     pub(crate) fn check_context(&self, handle: CtxtHandle) -> Result<(), Error> {
@@ -445,7 +487,7 @@ impl Core {
         let id = self
             .security
             .insert(Arc::new(Mutex::new(ctx)), self.world.limits.max_security_contexts)
-            .ok_or(Error::OutOfMemory("max_security_contexts"))?;
+            .ok_or_else(|| Error::OutOfMemory("max_security_contexts"))?;
         Ok(ctxt_handle(id, package))
     }
 
@@ -503,10 +545,12 @@ impl Core {
         out: &IscOutputs,
         allocate: bool,
     ) -> Result<Leg, Error> {
-        let credential = args.credential.ok_or(Error::InvalidHandle("credential (phCredential is NULL)"))?;
+        let credential = args.credential.ok_or_else(|| Error::InvalidHandle("credential (phCredential is NULL)"))?;
         let id = self.cred_id(credential)?;
-        let config =
-            self.creds.with(id, |c| self.client_config(c, args)).ok_or(Error::InvalidHandle("credential"))??;
+        let config = self
+            .creds
+            .with(id, |c| self.client_config(c, args))
+            .ok_or_else(|| Error::InvalidHandle("credential"))??;
         let package = credential.0.dw_upper;
         let kind = self.package_kind(package)?;
         if args.context_req.contains(IscReq::PROMPT_FOR_CREDS) {
@@ -521,7 +565,7 @@ impl Core {
         let client_name = if config.domain.is_empty() || anonymous {
             config.user.clone()
         } else {
-            format!("{}\\{}", config.domain, config.user)
+            qualified_name(&config.domain, &config.user)
         };
         let random = client::ClientRandom { client_challenge: self.random(), exported_session_key: self.random() };
         let (state, negotiate) = client::start(config, random).map_err(Error::Ntlm)?;
@@ -640,7 +684,7 @@ impl Core {
         match std::mem::replace(&mut ctx.stage, Stage::Failed) {
             Stage::Established(mut session) if ctx.spnego.as_ref().is_some_and(|s| !s.complete) => {
                 // The acceptor's final NegTokenResp: accept-completed with its mechListMIC.
-                let s = ctx.spnego.as_mut().ok_or(Error::ContextIncomplete)?;
+                let s = ctx.spnego.as_mut().ok_or_else(|| Error::ContextIncomplete)?;
                 let resp = match spnego::decode(input).map_err(Error::Spnego)?.token {
                     NegotiationToken::Resp(r) => r,
                     _ => return Err(Error::InvalidToken("expected a NegTokenResp")),
@@ -699,7 +743,7 @@ impl Core {
                 None => std::borrow::Cow::Borrowed(input),
                 Some(s) => std::borrow::Cow::Owned(
                     read_server_reply(s, input)?
-                        .ok_or(Error::InvalidToken("the NegTokenResp carries no NTLM token"))?,
+                        .ok_or_else(|| Error::InvalidToken("the NegTokenResp carries no NTLM token"))?,
                 ),
             };
             let Stage::ClientExpectChallenge(state) = &mut ctx.stage else {
@@ -762,31 +806,25 @@ impl Core {
     }
 
     fn server_config(&self, args: &AcceptSecurityContext) -> Result<server::ServerConfig, Error> {
-        let m = &self.world.machine;
-        let dns_domain = m.dns_domain.to_ascii_lowercase();
-        let dns_computer = if dns_domain.is_empty() {
-            m.name.to_ascii_lowercase()
-        } else {
-            format!("{}.{dns_domain}", m.name.to_ascii_lowercase())
-        };
+        let n = &self.server_names;
         Ok(server::ServerConfig {
-            nb_computer: m.name.clone(),
-            nb_domain: if m.joined { m.domain.clone() } else { m.name.clone() },
-            dns_computer,
-            dns_domain: dns_domain.clone(),
-            dns_tree: dns_domain,
+            nb_computer: n.nb_computer.clone(),
+            nb_domain: n.nb_domain.clone(),
+            dns_computer: n.dns_computer.clone(),
+            dns_domain: n.dns_domain.clone(),
+            dns_tree: n.dns_domain.clone(),
             lm_compatibility_level: self.lm_level(),
-            require_channel_bindings: m.require_channel_bindings,
+            require_channel_bindings: self.world.machine.require_channel_bindings,
             expected_channel_bindings: channel_bindings(args.input.as_ref())?,
             allow_anonymous: args.context_req.contains(AscReq::ALLOW_NULL_SESSION),
         })
     }
 
     fn accept_first(&self, args: &AcceptSecurityContext, out: &AscOutputs, allocate: bool) -> Result<Leg, Error> {
-        let credential = args.credential.ok_or(Error::InvalidHandle("credential (phCredential is NULL)"))?;
+        let credential = args.credential.ok_or_else(|| Error::InvalidHandle("credential (phCredential is NULL)"))?;
         let id = self.cred_id(credential)?;
         let inbound =
-            self.creds.with(id, |c| c.credential_use.is_inbound()).ok_or(Error::InvalidHandle("credential"))?;
+            self.creds.with(id, |c| c.credential_use.is_inbound()).ok_or_else(|| Error::InvalidHandle("credential"))?;
         if !inbound {
             return Err(Error::WrongCredentialUse("AcceptSecurityContext needs inbound credentials"));
         }
@@ -978,7 +1016,7 @@ impl Core {
                 ctx.client_name = if ctx.anonymous {
                     "NT AUTHORITY\\ANONYMOUS LOGON".to_string()
                 } else {
-                    format!("{domain}\\{user}")
+                    qualified_name(&domain, &user)
                 };
                 let mut status = SecStatus::SEC_E_OK;
                 let token = match &mut ctx.spnego {
@@ -1034,8 +1072,8 @@ impl Core {
                     ctx.stage = Stage::Established(session);
                     return Err(e);
                 }
-                let s = ctx.spnego.as_mut().ok_or(Error::ContextFailed)?;
-                let mic = client_mic.ok_or(Error::InvalidToken("the initiator sent no mechListMIC"))?;
+                let s = ctx.spnego.as_mut().ok_or_else(|| Error::ContextFailed)?;
+                let mic = client_mic.ok_or_else(|| Error::InvalidToken("the initiator sent no mechListMIC"))?;
                 session.security().verify_sequenced(&s.mech_list, &mic).map_err(|_| Error::MechListMicMismatch)?;
                 session.security().reset_inbound_cipher();
                 s.mic_received = true;
@@ -1123,8 +1161,12 @@ impl Core {
     ) -> Result<ContextAttributeValue, Error> {
         let shared = self.context(handle)?;
         let mut ctx = shared.lock();
-        let own =
-            self.world.packages.get(ctx.package).map(|p| p.info.clone()).ok_or(Error::InvalidHandle("context"))?;
+        let own = self
+            .world
+            .packages
+            .get(ctx.package)
+            .map(|p| p.info.clone())
+            .ok_or_else(|| Error::InvalidHandle("context"))?;
         let ntlm = self.world.package("NTLM").map(|(_, p)| p.info.clone()).unwrap_or_else(|| own.clone());
         if !ctx.complete() {
             // An incomplete NTLM context has no user-mode part yet: every attribute is
@@ -1170,7 +1212,7 @@ impl Core {
         if ctx.side != Side::Server || !ctx.complete() {
             return Err(Error::InvalidHandle("context (no client token to impersonate)"));
         }
-        ctx.logon.ok_or(Error::NoImpersonation)
+        ctx.logon.ok_or_else(|| Error::NoImpersonation)
     }
 
     /// `MakeSignature` (`seal` false) and `EncryptMessage` (`seal` true).
@@ -1193,7 +1235,8 @@ impl Core {
             // Current Windows refuses EncryptMessage without confidentiality [O].
             return Err(Error::Unsupported("EncryptMessage without confidentiality negotiated"));
         }
-        let token_index = find_index(message, SecBufferType::TOKEN).ok_or(Error::InvalidToken("no SECBUFFER_TOKEN"))?;
+        let token_index =
+            find_index(message, SecBufferType::TOKEN).ok_or_else(|| Error::InvalidToken("no SECBUFFER_TOKEN"))?;
         if message.buffers[token_index].data.len() < NTLM_SIGNATURE_LEN {
             // A signature buffer shorter than 16 bytes is SEC_E_INVALID_TOKEN (NT 5 source) [I].
             return Err(Error::InvalidToken("the SECBUFFER_TOKEN is shorter than a signature"));
@@ -1242,12 +1285,14 @@ impl Core {
             if bytes.len() < NTLM_SIGNATURE_LEN {
                 return Err(Error::InvalidToken("the SECBUFFER_STREAM is shorter than a signature"));
             }
-            let data = find_index(message, SecBufferType::DATA).ok_or(Error::InvalidToken("no SECBUFFER_DATA"))?;
+            let data =
+                find_index(message, SecBufferType::DATA).ok_or_else(|| Error::InvalidToken("no SECBUFFER_DATA"))?;
             message.buffers[data].data = bytes[NTLM_SIGNATURE_LEN..].to_vec();
             let mut part = [MessagePart { data: &mut message.buffers[data].data, encrypt: decrypt, signed: true }];
             return verify(session, &mut part, &bytes[..NTLM_SIGNATURE_LEN], signs).map(|()| None);
         }
-        let token_index = find_index(message, SecBufferType::TOKEN).ok_or(Error::InvalidToken("no SECBUFFER_TOKEN"))?;
+        let token_index =
+            find_index(message, SecBufferType::TOKEN).ok_or_else(|| Error::InvalidToken("no SECBUFFER_TOKEN"))?;
         let signature = message.buffers[token_index].data.clone();
         if signature.len() < NTLM_SIGNATURE_LEN {
             return Err(Error::InvalidToken("the SECBUFFER_TOKEN is shorter than a signature"));

@@ -207,6 +207,8 @@ pub(crate) struct Core {
     pub(crate) faults: Faults,
     /// Runs completed operations and answers the queue-time handle checks instead of the world.
     pub(crate) executor: Option<Arc<dyn Executor>>,
+    /// The machine's names as an NTLM server announces them, derived once from the world.
+    pub(crate) server_names: crate::context::ServerNames,
     misuses: Mutex<Vec<Misuse>>,
     queues: Mutex<Queues>,
     pub(crate) tx: Option<Sender<Msg>>,
@@ -231,7 +233,9 @@ impl Core {
             faults.add(rule.clone());
         }
         let rng = ChaCha8Rng::seed_from_u64(world.seed);
+        let server_names = crate::context::ServerNames::of(&world.machine);
         Self {
+            server_names,
             clock: AtomicI64::new(world.start_time.0),
             lsa_available: AtomicBool::new(world.machine.lsa_available),
             authority_reachable: world.authorities.iter().map(|a| AtomicBool::new(a.reachable)).collect(),

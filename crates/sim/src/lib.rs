@@ -458,7 +458,7 @@ impl Backend for Simulator {
                 .world
                 .package(&name)
                 .map(|(_, p)| p.info.clone())
-                .ok_or(Error::PackageNotFound { name: name.clone() }),
+                .ok_or_else(|| Error::PackageNotFound { name: name.clone() }),
         };
         self.journal_sync(f, at, || Inputs::Package(name), result.as_ref().map(|_| ()), rule);
         result.map_err(|e| e.status())

@@ -157,6 +157,8 @@ impl AvPair {
     }
 
     fn decode(id: AvId, value: &[u8]) -> Result<Self, Error> {
+        // The same checks as the borrowed reader's, so both refuse exactly the same lists.
+        check_value(id, value)?;
         // `AvLen` came from a u16, so the value fits one.
         let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
         let text = |make: fn(String) -> Self| -> Result<Self, Error> {
@@ -267,26 +269,185 @@ impl AvPairs {
     /// As [`AvPairs::decode`], less [`Error::TrailingBytes`].
     pub fn decode_prefix(bytes: &[u8]) -> Result<(Self, &[u8]), Error> {
         let mut pairs = Vec::new();
-        let mut rest = bytes;
-        loop {
-            let Some((header, after)) = rest.split_first_chunk::<4>() else {
-                return Err(Error::MissingAvEol);
-            };
-            let id = AvId(u16::from_le_bytes([header[0], header[1]]));
-            let len = u16::from_le_bytes([header[2], header[3]]);
-            let Some((value, after)) = after.split_at_checked(usize::from(len)) else {
-                return Err(Error::AvPairOutOfBounds { id, len, available: after.len() });
-            };
-            if id == AvId::MsvAvEOL {
-                if len != 0 {
-                    return Err(Error::BadAvPair { id, len, reason: "MsvAvEOL must have AvLen 0" });
-                }
-                return Ok((Self(pairs), after));
-            }
+        let rest = walk(bytes, |id, value, _| {
             pairs.push(AvPair::decode(id, value)?);
-            rest = after;
-        }
+            Ok(())
+        })?;
+        Ok((Self(pairs), rest))
     }
+}
+
+/// Reads the pairs at the start of `bytes` up to `MsvAvEOL`, calling `each(id, value, pair)`
+/// (`pair` is the whole AV_PAIR, header included); returns what follows `MsvAvEOL`.
+fn walk<'a>(
+    bytes: &'a [u8],
+    mut each: impl FnMut(AvId, &'a [u8], &'a [u8]) -> Result<(), Error>,
+) -> Result<&'a [u8], Error> {
+    let mut rest = bytes;
+    loop {
+        let Some((header, after)) = rest.split_first_chunk::<4>() else {
+            return Err(Error::MissingAvEol);
+        };
+        let id = AvId(u16::from_le_bytes([header[0], header[1]]));
+        let len = u16::from_le_bytes([header[2], header[3]]);
+        let Some((value, after)) = after.split_at_checked(usize::from(len)) else {
+            return Err(Error::AvPairOutOfBounds { id, len, available: after.len() });
+        };
+        if id == AvId::MsvAvEOL {
+            if len != 0 {
+                return Err(Error::BadAvPair { id, len, reason: "MsvAvEOL must have AvLen 0" });
+            }
+            return Ok(after);
+        }
+        each(id, value, &rest[..4 + value.len()])?;
+        rest = after;
+    }
+}
+
+/// Checks one value as [`AvPair::decode`] requires: names are UTF-16LE, fixed-size values have
+/// their size.
+fn check_value(id: AvId, value: &[u8]) -> Result<(), Error> {
+    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    let fail = |reason| Err(Error::BadAvPair { id, len, reason });
+    let size = |n: usize, reason| if value.len() == n { Ok(()) } else { fail(reason) };
+    match id {
+        AvId::MsvAvNbComputerName
+        | AvId::MsvAvNbDomainName
+        | AvId::MsvAvDnsComputerName
+        | AvId::MsvAvDnsDomainName
+        | AvId::MsvAvDnsTreeName
+        | AvId::MsvAvTargetName => {
+            if is_utf16le(value) {
+                Ok(())
+            } else {
+                fail("value is not UTF-16LE")
+            }
+        }
+        AvId::MsvAvFlags => size(4, "MsvAvFlags needs 4 bytes"),
+        AvId::MsvAvTimestamp => size(8, "MsvAvTimestamp needs 8 bytes"),
+        AvId::MsvAvChannelBindings => size(16, "MsvAvChannelBindings needs 16 bytes"),
+        AvId::MsvAvSingleHost => size(48, "MsvAvSingleHost needs 48 bytes"),
+        AvId::MsvAvEOL => fail("MsvAvEOL must have AvLen 0"),
+        _ => Ok(()),
+    }
+}
+
+/// An AV_PAIR list read in place: checked as [`AvPairs::decode`] checks it, nothing copied.
+/// The handshakes read the few values they need through it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct AvPairsRef<'a> {
+    /// The whole list, `MsvAvEOL` included.
+    list: &'a [u8],
+}
+
+impl<'a> AvPairsRef<'a> {
+    /// Reads a list that fills `bytes` exactly.
+    ///
+    /// # Errors
+    ///
+    /// Exactly those of [`AvPairs::decode`].
+    pub fn read(bytes: &'a [u8]) -> Result<Self, Error> {
+        let (pairs, rest) = Self::read_prefix(bytes)?;
+        if rest.is_empty() { Ok(pairs) } else { Err(Error::TrailingBytes { what: "MsvAvEOL", count: rest.len() }) }
+    }
+
+    /// Reads a list at the start of `bytes`; returns it and what follows `MsvAvEOL`.
+    ///
+    /// # Errors
+    ///
+    /// Exactly those of [`AvPairs::decode_prefix`].
+    pub fn read_prefix(bytes: &'a [u8]) -> Result<(Self, &'a [u8]), Error> {
+        let rest = walk(bytes, |id, value, _| check_value(id, value))?;
+        Ok((Self { list: &bytes[..bytes.len() - rest.len()] }, rest))
+    }
+
+    /// A list already checked (or written by this crate); reading stops at `MsvAvEOL` or at the
+    /// first pair that does not fit.
+    pub(crate) fn unchecked(list: &'a [u8]) -> Self {
+        Self { list }
+    }
+
+    /// The encoded list as read, `MsvAvEOL` included.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.list
+    }
+
+    /// Each pair before `MsvAvEOL`: its `AvId`, its value, and the whole AV_PAIR.
+    pub fn iter(&self) -> impl Iterator<Item = (AvId, &'a [u8], &'a [u8])> + 'a {
+        let mut rest = self.list;
+        std::iter::from_fn(move || {
+            let (header, after) = rest.split_first_chunk::<4>()?;
+            let id = AvId(u16::from_le_bytes([header[0], header[1]]));
+            let (value, after) = after.split_at_checked(usize::from(u16::from_le_bytes([header[2], header[3]])))?;
+            if id == AvId::MsvAvEOL {
+                return None;
+            }
+            let pair = &rest[..4 + value.len()];
+            rest = after;
+            Some((id, value, pair))
+        })
+    }
+
+    /// The value of the first pair with this `AvId`.
+    pub fn find(&self, id: AvId) -> Option<&'a [u8]> {
+        self.iter().find_map(|(i, value, _)| (i == id).then_some(value))
+    }
+
+    /// The `MsvAvTimestamp` value, if present.
+    pub fn timestamp(&self) -> Option<u64> {
+        self.find(AvId::MsvAvTimestamp).and_then(|v| v.try_into().ok()).map(u64::from_le_bytes)
+    }
+
+    /// The `MsvAvFlags` value, if present.
+    pub fn flags(&self) -> Option<u32> {
+        self.find(AvId::MsvAvFlags).and_then(|v| v.try_into().ok()).map(u32::from_le_bytes)
+    }
+
+    /// The first `MsvAvChannelBindings` value, if present.
+    pub fn channel_bindings(&self) -> Option<[u8; 16]> {
+        self.find(AvId::MsvAvChannelBindings).and_then(|v| v.try_into().ok())
+    }
+
+    /// The pairs, decoded.
+    ///
+    /// # Errors
+    ///
+    /// None for a list read by [`AvPairsRef::read`]: it was checked.
+    pub fn to_pairs(&self) -> Result<AvPairs, Error> {
+        AvPairs::decode_prefix(self.list).map(|(pairs, _)| pairs)
+    }
+}
+
+/// Appends one AV_PAIR to an encoded list (`value` is cut to 65,535 bytes, as
+/// [`AvPairs::encode`] cuts).
+pub(crate) fn push_pair(out: &mut Vec<u8>, id: AvId, value: &[u8]) {
+    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&id.0.to_le_bytes());
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&value[..usize::from(len)]);
+}
+
+/// Appends one AV_PAIR whose value is `text` in UTF-16LE.
+pub(crate) fn push_text_pair(out: &mut Vec<u8>, id: AvId, text: &str) {
+    let header = out.len();
+    out.extend_from_slice(&id.0.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    push_utf16le(out, text);
+    let len = u16::try_from(out.len() - header - 4).unwrap_or(u16::MAX);
+    out.truncate(header + 4 + usize::from(len));
+    out[header + 2..header + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Whether `bytes` is well-formed UTF-16LE (even length, surrogates paired).
+fn is_utf16le(bytes: &[u8]) -> bool {
+    if !bytes.len().is_multiple_of(2) {
+        return false;
+    }
+    // Without a surrogate (high byte 0xD8 to 0xDF) any sequence of units is well-formed.
+    if bytes.chunks_exact(2).all(|c| c[1] & 0xf8 != 0xd8) {
+        return true;
+    }
+    char::decode_utf16(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]))).all(|c| c.is_ok())
 }
 
 /// UTF-16LE bytes of `s`.
@@ -315,8 +476,9 @@ pub(crate) fn from_utf16le(bytes: &[u8]) -> Option<String> {
     }
     // Names are almost always ASCII: build the string directly.
     if bytes.chunks_exact(2).all(|c| c[1] == 0 && c[0] < 0x80) {
-        let ascii: Vec<u8> = bytes.chunks_exact(2).map(|c| c[0]).collect();
-        return String::from_utf8(ascii).ok();
+        let mut ascii = String::with_capacity(bytes.len() / 2);
+        ascii.extend(bytes.chunks_exact(2).map(|c| char::from(c[0])));
+        return Some(ascii);
     }
     let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
     String::from_utf16(&units).ok()

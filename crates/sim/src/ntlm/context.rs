@@ -203,12 +203,12 @@ fn filetime(time: TimeStamp) -> u64 {
 /// The MIC (MS-NLMP §3.1.5.1.2): HMAC_MD5(ExportedSessionKey, NEGOTIATE ‖ CHALLENGE ‖
 /// AUTHENTICATE), the AUTHENTICATE's MIC field zeroed.
 fn compute_mic(exported_session_key: &[u8; 16], negotiate: &[u8], challenge: &[u8], authenticate: &[u8]) -> [u8; 16] {
-    let mut zeroed = authenticate.to_vec();
     let at = AuthenticateMessage::MIC_OFFSET;
-    if let Some(mic) = zeroed.get_mut(at..at + 16) {
-        mic.fill(0);
+    match (authenticate.get(..at), authenticate.get(at + 16..)) {
+        (Some(head), Some(tail)) => hmac_md5(exported_session_key, &[negotiate, challenge, head, &[0; 16], tail]),
+        // Too short to hold a MIC: nothing to zero.
+        _ => hmac_md5(exported_session_key, &[negotiate, challenge, authenticate]),
     }
-    hmac_md5(exported_session_key, &[negotiate, challenge, &zeroed])
 }
 
 /// Constant-time equality of two byte strings of the same length.

@@ -109,8 +109,57 @@ fn sub7(key: &[u8; 16], at: usize) -> [u8; 7] {
 }
 
 /// `NTOWFv1(Passwd)` = MD4(UNICODE(Passwd)) (MS-NLMP §3.3.1): the NT hash.
+///
+/// Memoized per thread (see [`Memo`]): the LSA keeps the OWF of a logon session's password
+/// instead of hashing it again for every handshake.
 pub fn ntowfv1(password: &str) -> [u8; 16] {
-    md4(&utf16le(password))
+    NTOWF_V1.with_borrow_mut(|memo| {
+        memo.get_or_insert_with(|k: &String| k == password, || (password.to_owned(), md4(&utf16le(password))))
+    })
+}
+
+/// How many recent results each per-thread memo of a key derivation keeps.
+const MEMO_ENTRIES: usize = 16;
+
+/// A small memo of a pure key derivation: the last [`MEMO_ENTRIES`] inputs and their results,
+/// replaced round-robin. A hit returns exactly what the derivation would compute, so callers
+/// cannot tell it is there except by the time it saves (docs/PERFORMANCE.md).
+struct Memo<K, V> {
+    entries: Vec<(K, V)>,
+    next: usize,
+}
+
+impl<K, V: Clone> Memo<K, V> {
+    const fn new() -> Self {
+        Self { entries: Vec::new(), next: 0 }
+    }
+
+    fn get_or_insert_with(&mut self, matches: impl Fn(&K) -> bool, derive: impl FnOnce() -> (K, V)) -> V {
+        if let Some((_, v)) = self.entries.iter().find(|(k, _)| matches(k)) {
+            return v.clone();
+        }
+        let (k, v) = derive();
+        if self.entries.len() < MEMO_ENTRIES {
+            self.entries.push((k, v.clone()));
+        } else {
+            self.entries[self.next] = (k, v.clone());
+            self.next = (self.next + 1) % MEMO_ENTRIES;
+        }
+        v
+    }
+}
+
+/// The inputs of NTOWFv2 a [`Memo`] entry was computed from.
+struct Ntowfv2Input {
+    nt_hash: [u8; 16],
+    user: String,
+    domain: String,
+}
+
+thread_local! {
+    static NTOWF_V1: std::cell::RefCell<Memo<String, [u8; 16]>> = const { std::cell::RefCell::new(Memo::new()) };
+    static NTOWF_V2: std::cell::RefCell<Memo<Ntowfv2Input, (HmacMd5Key, [u8; 16])>> =
+        const { std::cell::RefCell::new(Memo::new()) };
 }
 
 /// `LMOWFv1(Passwd)` (MS-NLMP §3.3.1): DES of `"KGS!@#$%"` under the two halves of the
@@ -142,8 +191,31 @@ pub fn ntowfv2(password: &str, user: &str, domain: &str) -> [u8; 16] {
     ntowfv2_from_nt_hash(&ntowfv1(password), user, domain)
 }
 
-/// `NTOWFv2` from the NT hash instead of the password.
+/// `NTOWFv2` from the NT hash instead of the password. Memoized per thread, as [`ntowfv1`].
 pub fn ntowfv2_from_nt_hash(nt_hash: &[u8; 16], user: &str, domain: &str) -> [u8; 16] {
+    ntowfv2_memo(nt_hash, user, domain).1
+}
+
+/// `NTOWFv2` from the NT hash, as an HMAC key ready for the NTLMv2 responses (ResponseKeyNT
+/// and ResponseKeyLM). Memoized per thread, as [`ntowfv1`].
+pub fn ntowfv2_key(nt_hash: &[u8; 16], user: &str, domain: &str) -> HmacMd5Key {
+    ntowfv2_memo(nt_hash, user, domain).0
+}
+
+fn ntowfv2_memo(nt_hash: &[u8; 16], user: &str, domain: &str) -> (HmacMd5Key, [u8; 16]) {
+    NTOWF_V2.with_borrow_mut(|memo| {
+        memo.get_or_insert_with(
+            |k: &Ntowfv2Input| k.nt_hash == *nt_hash && k.user == user && k.domain == domain,
+            || {
+                let input = Ntowfv2Input { nt_hash: *nt_hash, user: user.to_owned(), domain: domain.to_owned() };
+                let key = derive_ntowfv2(nt_hash, user, domain);
+                (input, (HmacMd5Key::new(&key), key))
+            },
+        )
+    })
+}
+
+fn derive_ntowfv2(nt_hash: &[u8; 16], user: &str, domain: &str) -> [u8; 16] {
     let mut identity = Vec::with_capacity((user.len() + domain.len()) * 2);
     if user.is_ascii() {
         identity.extend(user.bytes().flat_map(|b| [b.to_ascii_uppercase(), 0]));
@@ -280,27 +352,65 @@ pub fn ntlmv2_responses(
     time: u64,
     server_name: &[u8],
 ) -> Ntlmv2Responses {
-    let temp = ntlmv2_client_challenge(time, client_challenge, server_name);
     // One keyed HMAC state serves the three MACs under ResponseKeyNT (= ResponseKeyLM for v2).
     let keyed_nt = HmacMd5Key::new(response_key_nt);
-    let nt_proof_str = keyed_nt.mac(&[server_challenge, &temp]);
-    let mut nt_challenge_response = Vec::with_capacity(16 + temp.len());
-    nt_challenge_response.extend_from_slice(&nt_proof_str);
-    nt_challenge_response.extend_from_slice(&temp);
-    let lm = if response_key_lm == response_key_nt {
-        keyed_nt.mac(&[server_challenge, client_challenge])
+    let nt = ntlmv2_nt_response(&keyed_nt, server_challenge, client_challenge, time, server_name);
+    let lm_challenge_response = if response_key_lm == response_key_nt {
+        lmv2_response(&keyed_nt, server_challenge, client_challenge)
     } else {
-        hmac_md5(response_key_lm, &[server_challenge, client_challenge])
+        lmv2_response(&HmacMd5Key::new(response_key_lm), server_challenge, client_challenge)
     };
-    let mut lm_challenge_response = [0; 24];
-    lm_challenge_response[0..16].copy_from_slice(&lm);
-    lm_challenge_response[16..24].copy_from_slice(client_challenge);
     Ntlmv2Responses {
-        nt_proof_str,
-        nt_challenge_response,
+        nt_proof_str: nt.nt_proof_str,
+        nt_challenge_response: nt.nt_challenge_response,
         lm_challenge_response,
-        session_base_key: keyed_nt.mac(&[&nt_proof_str]),
+        session_base_key: nt.session_base_key,
     }
+}
+
+/// The NT half of NTLM v2 `ComputeResponse`: what [`ntlmv2_responses`] returns less the LMv2
+/// response, which a client does not compute when the server sent `MsvAvTimestamp` (it sends
+/// Z(24) instead, MS-NLMP §3.1.5.1.2).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Ntlmv2NtResponse {
+    /// `NTProofStr`.
+    pub nt_proof_str: [u8; 16],
+    /// `NtChallengeResponse` = NTProofStr ‖ temp.
+    pub nt_challenge_response: Vec<u8>,
+    /// `SessionBaseKey` = HMAC_MD5(ResponseKeyNT, NTProofStr).
+    pub session_base_key: [u8; 16],
+}
+
+/// The NT half of NTLM v2 `ComputeResponse` under the keyed `ResponseKeyNT`.
+pub fn ntlmv2_nt_response(
+    response_key_nt: &HmacMd5Key,
+    server_challenge: &[u8; 8],
+    client_challenge: &[u8; 8],
+    time: u64,
+    server_name: &[u8],
+) -> Ntlmv2NtResponse {
+    // NtChallengeResponse = NTProofStr ‖ temp: temp is written in place after room for the proof.
+    let mut nt_challenge_response = Vec::with_capacity(16 + 28 + server_name.len() + 4);
+    nt_challenge_response.extend_from_slice(&[0; 16]);
+    nt_challenge_response.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
+    nt_challenge_response.extend_from_slice(&time.to_le_bytes());
+    nt_challenge_response.extend_from_slice(client_challenge);
+    nt_challenge_response.extend_from_slice(&[0; 4]);
+    nt_challenge_response.extend_from_slice(server_name);
+    nt_challenge_response.extend_from_slice(&[0; 4]);
+    let nt_proof_str = response_key_nt.mac(&[server_challenge, &nt_challenge_response[16..]]);
+    nt_challenge_response[..16].copy_from_slice(&nt_proof_str);
+    Ntlmv2NtResponse { nt_proof_str, nt_challenge_response, session_base_key: response_key_nt.mac(&[&nt_proof_str]) }
+}
+
+/// `LmChallengeResponse` of NTLM v2: HMAC_MD5(ResponseKeyLM, ServerChallenge ‖
+/// ClientChallenge) ‖ ClientChallenge.
+pub fn lmv2_response(response_key_lm: &HmacMd5Key, server_challenge: &[u8; 8], client_challenge: &[u8; 8]) -> [u8; 24] {
+    let lm = response_key_lm.mac(&[server_challenge, client_challenge]);
+    let mut out = [0; 24];
+    out[0..16].copy_from_slice(&lm);
+    out[16..24].copy_from_slice(client_challenge);
+    out
 }
 
 /// `RC4K(K, D)`: RC4 of `data` under a fresh key `key` (MS-NLMP §6). With the key exchange key

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::av_pairs::{AvPairs, from_utf16le};
+use super::av_pairs::{AvPairs, AvPairsRef, from_utf16le};
 use super::{Error, NegotiateFlags};
 
 /// `Signature`: the eight bytes every message starts with.
@@ -125,16 +125,14 @@ impl NegotiateMessage {
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
         let header_len = if self.version.is_some() { 40 } else { 32 };
         let fields = [("DomainNameFields", &self.domain_name[..]), ("WorkstationFields", &self.workstation[..])];
-        let (desc, payload) = layout(header_len, &fields, EmptyOffset::Zero)?;
-        let mut out = start(MessageType::NtLmNegotiate, header_len);
+        let (desc, mut out) = layout(MessageType::NtLmNegotiate, header_len, &fields, EmptyOffset::Zero)?;
         out.extend_from_slice(&self.flags.0.to_le_bytes());
         out.extend_from_slice(&desc[0]);
         out.extend_from_slice(&desc[1]);
         if let Some(v) = &self.version {
             out.extend_from_slice(&v.encode());
         }
-        out.extend_from_slice(&payload);
-        Ok(out)
+        Ok(append_payload(out, &fields))
     }
 
     /// Decodes a NEGOTIATE_MESSAGE.
@@ -181,21 +179,16 @@ impl ChallengeMessage {
     ///
     /// [`Error::FieldTooLong`] if a field exceeds 65,535 bytes.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
-        let header_len = if self.version.is_some() { 56 } else { 48 };
         let info = self.target_info.as_ref().map(AvPairs::encode).unwrap_or_default();
-        let fields = [("TargetNameFields", &self.target_name[..]), ("TargetInfoFields", &info[..])];
-        let (desc, payload) = layout(header_len, &fields, EmptyOffset::Zero)?;
-        let mut out = start(MessageType::NtLmChallenge, header_len);
-        out.extend_from_slice(&desc[0]);
-        out.extend_from_slice(&self.flags.0.to_le_bytes());
-        out.extend_from_slice(&self.server_challenge);
-        out.extend_from_slice(&self.reserved);
-        out.extend_from_slice(&desc[1]);
-        if let Some(v) = &self.version {
-            out.extend_from_slice(&v.encode());
+        ChallengeRef {
+            flags: self.flags,
+            target_name: &self.target_name,
+            server_challenge: self.server_challenge,
+            reserved: self.reserved,
+            target_info: &info,
+            version: self.version,
         }
-        out.extend_from_slice(&payload);
-        Ok(out)
+        .encode()
     }
 
     /// Decodes a CHALLENGE_MESSAGE, including its AV_PAIR list.
@@ -204,18 +197,88 @@ impl ChallengeMessage {
     ///
     /// As [`NegotiateMessage::decode`], and the AV_PAIR errors of [`AvPairs::decode`].
     pub fn decode(buf: &[u8]) -> Result<Self, Error> {
+        let r = ChallengeRef::decode_fields(buf)?;
+        Ok(Self {
+            flags: r.flags,
+            target_name: r.target_name.to_vec(),
+            server_challenge: r.server_challenge,
+            reserved: r.reserved,
+            target_info: if r.target_info.is_empty() { None } else { Some(AvPairs::decode(r.target_info)?) },
+            version: r.version,
+        })
+    }
+}
+
+/// A CHALLENGE_MESSAGE read in place, or to be written from borrowed fields: what the
+/// handshakes use, so nothing is copied.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ChallengeRef<'a> {
+    /// `NegotiateFlags`.
+    pub flags: NegotiateFlags,
+    /// `TargetName`, as sent.
+    pub target_name: &'a [u8],
+    /// `ServerChallenge`.
+    pub server_challenge: [u8; 8],
+    /// `Reserved`.
+    pub reserved: [u8; 8],
+    /// `TargetInfo`: the encoded AV_PAIR list, `MsvAvEOL` included; empty when absent.
+    pub target_info: &'a [u8],
+    /// `Version`.
+    pub version: Option<Version>,
+}
+
+impl<'a> ChallengeRef<'a> {
+    /// Reads a CHALLENGE_MESSAGE and checks its AV_PAIR list.
+    ///
+    /// # Errors
+    ///
+    /// Exactly those of [`ChallengeMessage::decode`].
+    pub fn decode(buf: &'a [u8]) -> Result<Self, Error> {
+        let r = Self::decode_fields(buf)?;
+        if !r.target_info.is_empty() {
+            AvPairsRef::read(r.target_info)?;
+        }
+        Ok(r)
+    }
+
+    /// The AV_PAIR list, if any (checked by [`ChallengeRef::decode`]).
+    pub fn av_pairs(&self) -> Option<AvPairsRef<'a>> {
+        (!self.target_info.is_empty()).then(|| AvPairsRef::unchecked(self.target_info))
+    }
+
+    fn decode_fields(buf: &'a [u8]) -> Result<Self, Error> {
         check_header(buf, MessageType::NtLmChallenge, 48)?;
         let flags = NegotiateFlags(read_u32(buf, 20));
         let (version, header_len) = read_version(buf, flags, 48)?;
-        let info = field(buf, 40, "TargetInfoFields", header_len)?;
+        let target_info = field(buf, 40, "TargetInfoFields", header_len)?;
         Ok(Self {
             flags,
-            target_name: field(buf, 12, "TargetNameFields", header_len)?.to_vec(),
+            target_name: field(buf, 12, "TargetNameFields", header_len)?,
             server_challenge: read_array(buf, 24),
             reserved: read_array(buf, 32),
-            target_info: if info.is_empty() { None } else { Some(AvPairs::decode(info)?) },
+            target_info,
             version,
         })
+    }
+
+    /// Encodes the message, as [`ChallengeMessage::encode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FieldTooLong`] if a field exceeds 65,535 bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        let header_len = if self.version.is_some() { 56 } else { 48 };
+        let fields = [("TargetNameFields", self.target_name), ("TargetInfoFields", self.target_info)];
+        let (desc, mut out) = layout(MessageType::NtLmChallenge, header_len, &fields, EmptyOffset::Zero)?;
+        out.extend_from_slice(&desc[0]);
+        out.extend_from_slice(&self.flags.0.to_le_bytes());
+        out.extend_from_slice(&self.server_challenge);
+        out.extend_from_slice(&self.reserved);
+        out.extend_from_slice(&desc[1]);
+        if let Some(v) = &self.version {
+            out.extend_from_slice(&v.encode());
+        }
+        Ok(append_payload(out, &fields))
     }
 }
 
@@ -257,19 +320,80 @@ impl AuthenticateMessage {
     ///
     /// [`Error::FieldTooLong`] if a field exceeds 65,535 bytes.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.borrowed().encode()
+    }
+
+    /// The message's fields, borrowed.
+    pub fn borrowed(&self) -> AuthenticateRef<'_> {
+        AuthenticateRef {
+            flags: self.flags,
+            lm_challenge_response: &self.lm_challenge_response,
+            nt_challenge_response: &self.nt_challenge_response,
+            domain_name: &self.domain_name,
+            user_name: &self.user_name,
+            workstation: &self.workstation,
+            encrypted_random_session_key: &self.encrypted_random_session_key,
+            version: self.version,
+            mic: self.mic,
+        }
+    }
+
+    /// Decodes an AUTHENTICATE_MESSAGE.
+    ///
+    /// # Errors
+    ///
+    /// As [`NegotiateMessage::decode`].
+    pub fn decode(buf: &[u8]) -> Result<Self, Error> {
+        let r = AuthenticateRef::decode(buf)?;
+        Ok(Self {
+            flags: r.flags,
+            lm_challenge_response: r.lm_challenge_response.to_vec(),
+            nt_challenge_response: r.nt_challenge_response.to_vec(),
+            domain_name: r.domain_name.to_vec(),
+            user_name: r.user_name.to_vec(),
+            workstation: r.workstation.to_vec(),
+            encrypted_random_session_key: r.encrypted_random_session_key.to_vec(),
+            version: r.version,
+            mic: r.mic,
+        })
+    }
+}
+
+/// An AUTHENTICATE_MESSAGE read in place, or to be written from borrowed fields (see
+/// [`AuthenticateMessage`] for each field).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[allow(missing_docs)]
+pub struct AuthenticateRef<'a> {
+    pub flags: NegotiateFlags,
+    pub lm_challenge_response: &'a [u8],
+    pub nt_challenge_response: &'a [u8],
+    pub domain_name: &'a [u8],
+    pub user_name: &'a [u8],
+    pub workstation: &'a [u8],
+    pub encrypted_random_session_key: &'a [u8],
+    pub version: Option<Version>,
+    pub mic: Option<[u8; 16]>,
+}
+
+impl<'a> AuthenticateRef<'a> {
+    /// Encodes the message, as [`AuthenticateMessage::encode`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FieldTooLong`] if a field exceeds 65,535 bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
         let header_len = 64
             + if self.version.is_some() || self.mic.is_some() { 8 } else { 0 }
             + if self.mic.is_some() { 16 } else { 0 };
         let fields = [
-            ("DomainNameFields", &self.domain_name[..]),
-            ("UserNameFields", &self.user_name[..]),
-            ("WorkstationFields", &self.workstation[..]),
-            ("LmChallengeResponseFields", &self.lm_challenge_response[..]),
-            ("NtChallengeResponseFields", &self.nt_challenge_response[..]),
-            ("EncryptedRandomSessionKeyFields", &self.encrypted_random_session_key[..]),
+            ("DomainNameFields", self.domain_name),
+            ("UserNameFields", self.user_name),
+            ("WorkstationFields", self.workstation),
+            ("LmChallengeResponseFields", self.lm_challenge_response),
+            ("NtChallengeResponseFields", self.nt_challenge_response),
+            ("EncryptedRandomSessionKeyFields", self.encrypted_random_session_key),
         ];
-        let (desc, payload) = layout(header_len, &fields, EmptyOffset::End)?;
-        let mut out = start(MessageType::NtLmAuthenticate, header_len);
+        let (desc, mut out) = layout(MessageType::NtLmAuthenticate, header_len, &fields, EmptyOffset::End)?;
         for i in [3, 4, 0, 1, 2, 5] {
             out.extend_from_slice(&desc[i]);
         }
@@ -280,16 +404,15 @@ impl AuthenticateMessage {
         if let Some(mic) = &self.mic {
             out.extend_from_slice(mic);
         }
-        out.extend_from_slice(&payload);
-        Ok(out)
+        Ok(append_payload(out, &fields))
     }
 
-    /// Decodes an AUTHENTICATE_MESSAGE.
+    /// Reads an AUTHENTICATE_MESSAGE in place.
     ///
     /// # Errors
     ///
-    /// As [`NegotiateMessage::decode`].
-    pub fn decode(buf: &[u8]) -> Result<Self, Error> {
+    /// Exactly those of [`AuthenticateMessage::decode`].
+    pub fn decode(buf: &'a [u8]) -> Result<Self, Error> {
         check_header(buf, MessageType::NtLmAuthenticate, 64)?;
         let flags = NegotiateFlags(read_u32(buf, 60));
         let (version, mut header_len) = read_version(buf, flags, 64)?;
@@ -301,18 +424,18 @@ impl AuthenticateMessage {
             .min();
         let mic = if buf.len() >= 88 && first_offset.is_none_or(|o| o >= 88) {
             header_len = 88;
-            Some(read_array(buf, Self::MIC_OFFSET))
+            Some(read_array(buf, AuthenticateMessage::MIC_OFFSET))
         } else {
             None
         };
         Ok(Self {
             flags,
-            lm_challenge_response: field(buf, 12, "LmChallengeResponseFields", header_len)?.to_vec(),
-            nt_challenge_response: field(buf, 20, "NtChallengeResponseFields", header_len)?.to_vec(),
-            domain_name: field(buf, 28, "DomainNameFields", header_len)?.to_vec(),
-            user_name: field(buf, 36, "UserNameFields", header_len)?.to_vec(),
-            workstation: field(buf, 44, "WorkstationFields", header_len)?.to_vec(),
-            encrypted_random_session_key: field(buf, 52, "EncryptedRandomSessionKeyFields", header_len)?.to_vec(),
+            lm_challenge_response: field(buf, 12, "LmChallengeResponseFields", header_len)?,
+            nt_challenge_response: field(buf, 20, "NtChallengeResponseFields", header_len)?,
+            domain_name: field(buf, 28, "DomainNameFields", header_len)?,
+            user_name: field(buf, 36, "UserNameFields", header_len)?,
+            workstation: field(buf, 44, "WorkstationFields", header_len)?,
+            encrypted_random_session_key: field(buf, 52, "EncryptedRandomSessionKeyFields", header_len)?,
             version,
             mic,
         })
@@ -347,12 +470,7 @@ impl Ntlmv2Response {
     /// [`Error::BadNtlmv2Response`] if it is shorter than 44 bytes or its response types are
     /// not 1; the AV_PAIR errors of [`AvPairs::decode_prefix`].
     pub fn decode(buf: &[u8]) -> Result<Self, Error> {
-        if buf.len() < 44 {
-            return Err(Error::BadNtlmv2Response("shorter than 44 bytes"));
-        }
-        if buf[16] != 1 || buf[17] != 1 {
-            return Err(Error::BadNtlmv2Response("RespType and HiRespType must be 1"));
-        }
+        check_ntlmv2_response(buf)?;
         let (av_pairs, rest) = AvPairs::decode_prefix(&buf[44..])?;
         Ok(Self {
             nt_proof_str: read_array(buf, 0),
@@ -364,6 +482,26 @@ impl Ntlmv2Response {
             trailing: rest.to_vec(),
         })
     }
+}
+
+/// The AV_PAIR list of an NTLMv2_RESPONSE, read in place: what the server checks.
+///
+/// # Errors
+///
+/// Exactly those of [`Ntlmv2Response::decode`].
+pub fn ntlmv2_response_pairs(buf: &[u8]) -> Result<AvPairsRef<'_>, Error> {
+    check_ntlmv2_response(buf)?;
+    AvPairsRef::read_prefix(&buf[44..]).map(|(pairs, _)| pairs)
+}
+
+fn check_ntlmv2_response(buf: &[u8]) -> Result<(), Error> {
+    if buf.len() < 44 {
+        return Err(Error::BadNtlmv2Response("shorter than 44 bytes"));
+    }
+    if buf[16] != 1 || buf[17] != 1 {
+        return Err(Error::BadNtlmv2Response("RespType and HiRespType must be 1"));
+    }
+    Ok(())
 }
 
 /// A text field as a `String`: UTF-16LE under `NTLMSSP_NEGOTIATE_UNICODE`, else OEM, read as
@@ -390,35 +528,40 @@ enum EmptyOffset {
     End,
 }
 
-/// Lays the fields out after the header, in order; returns each field's 8-byte descriptor
-/// (`Len`, `MaxLen` = `Len`, `BufferOffset`) and the payload.
+/// Lays the fields out after the header, in order: returns each field's 8-byte descriptor
+/// (`Len`, `MaxLen` = `Len`, `BufferOffset`) and the message started (signature and type),
+/// with room for the whole message.
 fn layout<const N: usize>(
+    ty: MessageType,
     header_len: usize,
     fields: &[(&'static str, &[u8]); N],
     empty: EmptyOffset,
 ) -> Result<([[u8; 8]; N], Vec<u8>), Error> {
     let mut desc = [[0; 8]; N];
-    let mut payload = Vec::new();
+    let mut payload_len = 0;
     for (d, (name, data)) in desc.iter_mut().zip(fields) {
         let len = u16::try_from(data.len()).map_err(|_| Error::FieldTooLong { field: name, len: data.len() })?;
         let offset = match (data.is_empty(), empty) {
             (true, EmptyOffset::Zero) => 0,
-            _ => u32::try_from(header_len + payload.len())
+            _ => u32::try_from(header_len + payload_len)
                 .map_err(|_| Error::FieldTooLong { field: name, len: data.len() })?,
         };
         d[0..2].copy_from_slice(&len.to_le_bytes());
         d[2..4].copy_from_slice(&len.to_le_bytes());
         d[4..8].copy_from_slice(&offset.to_le_bytes());
-        payload.extend_from_slice(data);
+        payload_len += data.len();
     }
-    Ok((desc, payload))
-}
-
-/// The signature and message type, with room reserved for the header.
-fn start(ty: MessageType, header_len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(header_len);
+    let mut out = Vec::with_capacity(header_len + payload_len);
     out.extend_from_slice(&NTLMSSP_SIGNATURE);
     out.extend_from_slice(&ty.0.to_le_bytes());
+    Ok((desc, out))
+}
+
+/// Appends the fields' bytes, in order, after the header.
+fn append_payload<const N: usize>(mut out: Vec<u8>, fields: &[(&'static str, &[u8]); N]) -> Vec<u8> {
+    for (_, data) in fields {
+        out.extend_from_slice(data);
+    }
     out
 }
 

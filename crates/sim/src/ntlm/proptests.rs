@@ -5,7 +5,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::NegotiateFlags as F;
-use super::av_pairs::{AvId, AvPair, AvPairs, SingleHostData};
+use super::av_pairs::{AvId, AvPair, AvPairs, AvPairsRef, SingleHostData};
 use super::messages::*;
 
 const SAMPLES: &str = include_str!("../../../../fixtures/vectors/ms-nlmp-4.2.toml");
@@ -43,6 +43,39 @@ fn decode_all(bytes: &[u8]) {
         let _ = Ntlmv2Response::decode(&m.nt_challenge_response);
         let _ = decode_text(&m.user_name, m.flags, "UserName");
     }
+}
+
+/// The borrowed readers the handshakes use accept and refuse exactly what the owned decoders
+/// do, with the same errors, and read the same values.
+fn borrowed_readers_agree(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let owned = AvPairs::decode(bytes);
+    let borrowed = AvPairsRef::read(bytes);
+    prop_assert_eq!(borrowed.map(|r| r.to_pairs()), owned.clone().map(Ok));
+    if let (Ok(r), Ok(o)) = (AvPairsRef::read(bytes), &owned) {
+        prop_assert_eq!(r.timestamp(), o.timestamp());
+        prop_assert_eq!(r.flags(), o.flags());
+        prop_assert_eq!(r.iter().count(), o.0.len());
+    }
+    let prefix = AvPairs::decode_prefix(bytes);
+    let borrowed_prefix = AvPairsRef::read_prefix(bytes);
+    prop_assert_eq!(
+        borrowed_prefix.map(|(r, rest)| (r.to_pairs(), rest)),
+        prefix.map(|(pairs, rest)| (Ok(pairs), rest))
+    );
+    let challenge = ChallengeMessage::decode(bytes);
+    prop_assert_eq!(ChallengeRef::decode(bytes).err(), challenge.clone().err());
+    if let (Ok(r), Ok(c)) = (ChallengeRef::decode(bytes), challenge) {
+        prop_assert_eq!(r.av_pairs().map(|p| p.to_pairs()), c.target_info.map(Ok));
+        prop_assert_eq!(r.target_name, &c.target_name[..]);
+    }
+    let authenticate = AuthenticateMessage::decode(bytes);
+    prop_assert_eq!(
+        AuthenticateRef::decode(bytes),
+        authenticate.as_ref().map(AuthenticateMessage::borrowed).map_err(Clone::clone)
+    );
+    let v2 = Ntlmv2Response::decode(bytes);
+    prop_assert_eq!(ntlmv2_response_pairs(bytes).map(|p| p.to_pairs()), v2.map(|r| Ok(r.av_pairs)));
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -155,7 +188,31 @@ proptest! {
 
     #[test]
     fn av_pairs_round_trip(pairs in av_pairs()) {
-        prop_assert_eq!(AvPairs::decode(&pairs.encode()), Ok(pairs));
+        let encoded = pairs.encode();
+        prop_assert_eq!(AvPairsRef::read(&encoded).map(|r| r.as_bytes()), Ok(&encoded[..]));
+        prop_assert_eq!(AvPairs::decode(&encoded), Ok(pairs));
+    }
+
+    #[test]
+    fn borrowed_readers_agree_on_random_bytes(data in vec(any::<u8>(), 0..300)) {
+        borrowed_readers_agree(&data)?;
+    }
+
+    #[test]
+    fn borrowed_readers_agree_on_mutated_samples(which in 0usize..7, mutations in vec(mutation(), 1..6)) {
+        let sample = samples().swap_remove(which);
+        borrowed_readers_agree(&mutate(sample, &mutations))?;
+    }
+
+    #[test]
+    fn borrowed_readers_agree_on_encoded_lists(pairs in av_pairs(), cut in any::<usize>()) {
+        let encoded = pairs.encode();
+        borrowed_readers_agree(&encoded)?;
+        // Cut short, and with a byte after MsvAvEOL.
+        borrowed_readers_agree(&encoded[..cut % (encoded.len() + 1)])?;
+        let mut longer = encoded.clone();
+        longer.push(0);
+        borrowed_readers_agree(&longer)?;
     }
 
     #[test]
@@ -199,4 +256,18 @@ proptest! {
         let encoded = m.encode().expect("small fields");
         prop_assert_eq!(AuthenticateMessage::decode(&encoded), Ok(m));
     }
+}
+
+#[test]
+fn borrowed_readers_refuse_an_unpaired_surrogate_as_the_decoder_does() {
+    // MsvAvNbComputerName = "A" then a lone high surrogate (0xD800), then MsvAvEOL.
+    let list = [1, 0, 4, 0, b'A', 0, 0x00, 0xd8, 0, 0, 0, 0];
+    let expected =
+        Err(super::Error::BadAvPair { id: AvId::MsvAvNbComputerName, len: 4, reason: "value is not UTF-16LE" });
+    assert_eq!(AvPairs::decode(&list), expected);
+    assert_eq!(AvPairsRef::read(&list).map(|r| r.as_bytes().len()), expected.map(|_: AvPairs| 0));
+    // A surrogate pair (U+10000) is well-formed.
+    let list = [1, 0, 4, 0, 0x00, 0xd8, 0x00, 0xdc, 0, 0, 0, 0];
+    assert_eq!(AvPairsRef::read(&list).and_then(|r| r.to_pairs()), AvPairs::decode(&list));
+    assert_eq!(AvPairs::decode(&list), Ok(AvPairs(vec![AvPair::NbComputerName("\u{10000}".into())])));
 }

@@ -616,3 +616,41 @@ fn authenticate_message_with_mic_round_trips() {
     assert_eq!(bytes[AuthenticateMessage::MIC_OFFSET..AuthenticateMessage::MIC_OFFSET + 16], [7; 16]);
     assert_eq!(AuthenticateMessage::decode(&bytes), Ok(m));
 }
+
+/// The per-thread memos of NTOWFv1 and NTOWFv2 answer exactly what the derivations compute:
+/// for 40 distinct inputs (more than a memo holds), asked twice in a row and again after the
+/// memo has cycled, against MD4 and HMAC-MD5 computed here directly.
+#[test]
+fn memoized_owfs_answer_what_the_derivations_compute() {
+    use hmac::{KeyInit, Mac};
+    use md4::Digest;
+    let direct_v1 = |p: &str| -> [u8; 16] {
+        let units: Vec<u8> = p.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        md4::Md4::digest(&units).into()
+    };
+    let direct_v2 = |p: &str, user: &str, domain: &str| -> [u8; 16] {
+        let mut mac = <hmac::Hmac<md5::Md5> as KeyInit>::new_from_slice(&direct_v1(p)).expect("any key");
+        let text: Vec<u8> = (user.to_uppercase() + domain).encode_utf16().flat_map(u16::to_le_bytes).collect();
+        mac.update(&text);
+        mac.finalize().into_bytes().into()
+    };
+    let inputs: Vec<(String, String, String)> =
+        (0..40).map(|i| (format!("Passw0rd{i}"), format!("user{}", i % 7), format!("DOM{}", i % 3))).collect();
+    for _round in 0..2 {
+        for (p, u, d) in &inputs {
+            for _ in 0..2 {
+                assert_eq!(ntowfv1(p), direct_v1(p), "NTOWFv1({p})");
+                assert_eq!(ntowfv2(p, u, d), direct_v2(p, u, d), "NTOWFv2({p}, {u}, {d})");
+                assert_eq!(ntowfv2_key(&direct_v1(p), u, d).mac(&[b"x"]), hmac_md5(&direct_v2(p, u, d), &[b"x"]));
+            }
+        }
+    }
+    // One input changed at a time, right after the other: never the memo's previous answer.
+    for (p, u, d) in [("same", "alice", "CONTOSO"), ("same", "bob", "CONTOSO"), ("same", "alice", "FABRIKAM")] {
+        assert_eq!(ntowfv2(p, u, d), direct_v2(p, u, d), "NTOWFv2({p}, {u}, {d})");
+    }
+    // The same user and domain with another password, right after the first: not the memo's
+    // previous answer.
+    assert_ne!(ntowfv2("one", "alice", "CONTOSO"), ntowfv2("two", "alice", "CONTOSO"));
+    assert_eq!(ntowfv2("two", "alice", "CONTOSO"), direct_v2("two", "alice", "CONTOSO"));
+}

@@ -146,10 +146,10 @@ fn handle(state: &mut State, request: &Map<String, Value>) -> Result<Value, Fail
                 password_expired: false,
             };
             let config = ServerConfig {
-                nb_computer: "SSPIEMU-SRV".to_owned(),
-                nb_domain: "SSPIEMU".to_owned(),
-                dns_computer: "sspiemu-srv.sspiemu.test".to_owned(),
-                dns_domain: "sspiemu.test".to_owned(),
+                nb_computer: "SSPIEMU-SRV".into(),
+                nb_domain: "SSPIEMU".into(),
+                dns_computer: "sspiemu-srv.sspiemu.test".into(),
+                dns_domain: "sspiemu.test".into(),
                 ..ServerConfig::default()
             };
             *state = State::ExpectNegotiate(server::start(config), vec![account]);

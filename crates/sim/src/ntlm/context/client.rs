@@ -8,12 +8,14 @@
 
 use sspi_emu_api::TimeStamp;
 
-use super::super::av_pairs::{AvPair, AvPairs, MSV_AV_FLAG_MIC_PRESENT, utf16le};
+use std::borrow::Cow;
+
+use super::super::av_pairs::{AvId, AvPairsRef, MSV_AV_FLAG_MIC_PRESENT, push_pair, push_text_pair, utf16le};
 use super::super::crypto::{
-    Mode, kxkey_v1, kxkey_v1_ess, kxkey_v2, lmowfv1, md5, ntlmv1_responses, ntlmv2_responses, ntowfv1,
-    ntowfv2_from_nt_hash, rc4k,
+    Mode, kxkey_v1, kxkey_v1_ess, kxkey_v2, lmowfv1, lmv2_response, md5, ntlmv1_responses, ntlmv2_nt_response, ntowfv1,
+    ntowfv2_key, rc4k,
 };
-use super::super::messages::{AuthenticateMessage, ChallengeMessage, NegotiateMessage};
+use super::super::messages::{AuthenticateMessage, AuthenticateRef, ChallengeRef, NegotiateMessage};
 use super::super::{Error, NegotiateFlags as F};
 use super::{LmCompatibilityLevel, ResponseKind, Session, VERSION, compute_mic, filetime};
 use crate::world::Secret;
@@ -164,7 +166,7 @@ impl ExpectChallenge {
     /// The decoding errors of [`ChallengeMessage::decode`];
     /// [`Error::UnacceptableFlags`] when the server picked neither UNICODE nor OEM.
     pub fn handle(&self, challenge_bytes: &[u8], time: TimeStamp) -> Result<(ClientEstablished, Vec<u8>), Error> {
-        let challenge = ChallengeMessage::decode(challenge_bytes)?;
+        let challenge = ChallengeRef::decode(challenge_bytes)?;
         let flags = negotiate_flags(self.requested, challenge.flags)?;
         let cfg = &self.config;
         let level = cfg.lm_compatibility_level;
@@ -178,22 +180,18 @@ impl ExpectChallenge {
             flags |= F::NTLMSSP_ANONYMOUS;
             (ResponseKind::Anonymous, vec![0], Vec::new(), [0; 16])
         } else if level.sends_ntlmv2() {
-            let response_key = ntowfv2_from_nt_hash(&nt_hash(&cfg.secret), &cfg.user, &cfg.domain);
-            let mut pairs = challenge.target_info.clone().unwrap_or_default();
-            let server_time = pairs.timestamp();
+            let response_key = ntowfv2_key(&nt_hash(&cfg.secret), &cfg.user, &cfg.domain);
+            let server_pairs = challenge.av_pairs();
+            let server_time = server_pairs.and_then(|p| p.timestamp());
             mic_wanted = cfg.use_mic && server_time.is_some();
-            add_client_pairs(&mut pairs, mic_wanted, cfg);
+            let pairs = client_pairs(server_pairs, mic_wanted, cfg);
             let timestamp = server_time.unwrap_or_else(|| filetime(time));
-            let r = ntlmv2_responses(
-                &response_key,
-                &response_key,
-                &server_challenge,
-                &client_challenge,
-                timestamp,
-                &pairs.encode(),
-            );
+            let r = ntlmv2_nt_response(&response_key, &server_challenge, &client_challenge, timestamp, &pairs);
             // MS-NLMP §3.1.5.1.2: with MsvAvTimestamp the client sends Z(24) as LmChallengeResponse.
-            let lm = if server_time.is_some() { vec![0; 24] } else { r.lm_challenge_response.to_vec() };
+            let lm = match server_time {
+                Some(_) => vec![0; 24],
+                None => lmv2_response(&response_key, &server_challenge, &client_challenge).to_vec(),
+            };
             (ResponseKind::Ntlmv2, lm, r.nt_challenge_response, kxkey_v2(&r.session_base_key))
         } else {
             let nt_hash = nt_hash(&cfg.secret);
@@ -217,21 +215,22 @@ impl ExpectChallenge {
             && (flags.contains(F::NTLMSSP_NEGOTIATE_SIGN) || flags.contains(F::NTLMSSP_NEGOTIATE_SEAL));
         let (exported_session_key, encrypted) = if exchange {
             let key = self.random.exported_session_key;
-            (key, rc4k(&key_exchange_key, &key).to_vec())
+            (key, Some(rc4k(&key_exchange_key, &key)))
         } else {
-            (key_exchange_key, Vec::new())
+            (key_exchange_key, None)
         };
 
-        let text =
-            |s: &str| if flags.contains(F::NTLMSSP_NEGOTIATE_UNICODE) { utf16le(s) } else { s.as_bytes().to_vec() };
-        let message = AuthenticateMessage {
+        let unicode = flags.contains(F::NTLMSSP_NEGOTIATE_UNICODE);
+        let (domain_name, user_name, workstation) =
+            (text(&cfg.domain, unicode), text(&cfg.user, unicode), text(&cfg.workstation, unicode));
+        let message = AuthenticateRef {
             flags,
-            lm_challenge_response: lm,
-            nt_challenge_response: nt,
-            domain_name: text(&cfg.domain),
-            user_name: text(&cfg.user),
-            workstation: text(&cfg.workstation),
-            encrypted_random_session_key: encrypted,
+            lm_challenge_response: &lm,
+            nt_challenge_response: &nt,
+            domain_name: &domain_name,
+            user_name: &user_name,
+            workstation: &workstation,
+            encrypted_random_session_key: encrypted.as_ref().map_or(&[], |e| &e[..]),
             version: flags.contains(F::NTLMSSP_NEGOTIATE_VERSION).then_some(VERSION),
             mic: mic_wanted.then_some([0; 16]),
         };
@@ -300,26 +299,42 @@ fn negotiate_flags(requested: F, server: F) -> Result<F, Error> {
     Ok(flags)
 }
 
-/// Adds the client's AV_PAIRs to the server's list (MS-NLMP §3.1.5.1.2): `MsvAvFlags` with
-/// the MIC bit, `MsvAvChannelBindings`, `MsvAvTargetName`.
-fn add_client_pairs(pairs: &mut AvPairs, mic: bool, cfg: &ClientConfig) {
-    if mic {
-        match pairs.0.iter_mut().find_map(|p| match p {
-            AvPair::Flags(f) => Some(f),
-            _ => None,
-        }) {
-            Some(f) => *f |= MSV_AV_FLAG_MIC_PRESENT,
-            None => pairs.0.push(AvPair::Flags(MSV_AV_FLAG_MIC_PRESENT)),
+/// The client's AV_PAIR list (MS-NLMP §3.1.5.1.2): the server's pairs as sent, with the MIC
+/// bit set in the first `MsvAvFlags` (or a new one), and `MsvAvChannelBindings` and
+/// `MsvAvTargetName` replacing the server's when configured; then `MsvAvEOL`.
+fn client_pairs(server: Option<AvPairsRef<'_>>, mic: bool, cfg: &ClientConfig) -> Vec<u8> {
+    let server_len = server.map_or(0, |p| p.as_bytes().len());
+    let spn_len = cfg.target_name.as_ref().map_or(0, |t| 4 + 2 * t.len());
+    let mut out = Vec::with_capacity(server_len + 8 + 20 + spn_len + 4);
+    let mut flags_set = !mic;
+    for (id, value, pair) in server.iter().flat_map(|p| p.iter()) {
+        match id {
+            AvId::MsvAvFlags if !flags_set => {
+                let old = value.try_into().map_or(0, u32::from_le_bytes);
+                push_pair(&mut out, id, &(old | MSV_AV_FLAG_MIC_PRESENT).to_le_bytes());
+                flags_set = true;
+            }
+            AvId::MsvAvChannelBindings if cfg.channel_bindings.is_some() => {}
+            AvId::MsvAvTargetName if cfg.target_name.is_some() => {}
+            _ => out.extend_from_slice(pair),
         }
     }
+    if !flags_set {
+        push_pair(&mut out, AvId::MsvAvFlags, &MSV_AV_FLAG_MIC_PRESENT.to_le_bytes());
+    }
     if let Some(cb) = &cfg.channel_bindings {
-        pairs.0.retain(|p| !matches!(p, AvPair::ChannelBindings(_)));
-        pairs.0.push(AvPair::ChannelBindings(md5(&[cb])));
+        push_pair(&mut out, AvId::MsvAvChannelBindings, &md5(&[cb]));
     }
     if let Some(spn) = &cfg.target_name {
-        pairs.0.retain(|p| !matches!(p, AvPair::TargetName(_)));
-        pairs.0.push(AvPair::TargetName(spn.clone()));
+        push_text_pair(&mut out, AvId::MsvAvTargetName, spn);
     }
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out
+}
+
+/// A name as the AUTHENTICATE_MESSAGE carries it: UTF-16LE under UNICODE, else as is (OEM).
+fn text(s: &str, unicode: bool) -> Cow<'_, [u8]> {
+    if unicode { Cow::Owned(utf16le(s)) } else { Cow::Borrowed(s.as_bytes()) }
 }
 
 /// The NT hash of the secret (of the empty password for `Secret::None`).
@@ -344,5 +359,73 @@ fn secret_is_empty(secret: &Secret) -> bool {
         Secret::Password(p) => p.is_empty(),
         Secret::NtHash(_) => false,
         Secret::None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::super::av_pairs::{AvPair, AvPairs};
+    use super::*;
+
+    /// What `client_pairs` must produce, through the owned AV_PAIR types: the server's list
+    /// decoded, the MIC bit set in its first `MsvAvFlags` (or a new pair), the configured
+    /// bindings and SPN replacing the server's, encoded again.
+    fn reference(server: Option<&AvPairs>, mic: bool, cfg: &ClientConfig) -> Vec<u8> {
+        let mut pairs = server.cloned().unwrap_or_default();
+        if mic {
+            match pairs.0.iter_mut().find_map(|p| match p {
+                AvPair::Flags(f) => Some(f),
+                _ => None,
+            }) {
+                Some(f) => *f |= MSV_AV_FLAG_MIC_PRESENT,
+                None => pairs.0.push(AvPair::Flags(MSV_AV_FLAG_MIC_PRESENT)),
+            }
+        }
+        if let Some(cb) = &cfg.channel_bindings {
+            pairs.0.retain(|p| !matches!(p, AvPair::ChannelBindings(_)));
+            pairs.0.push(AvPair::ChannelBindings(md5(&[cb])));
+        }
+        if let Some(spn) = &cfg.target_name {
+            pairs.0.retain(|p| !matches!(p, AvPair::TargetName(_)));
+            pairs.0.push(AvPair::TargetName(spn.clone()));
+        }
+        pairs.encode()
+    }
+
+    fn pair() -> impl Strategy<Value = AvPair> {
+        prop_oneof![
+            "\\PC{0,8}".prop_map(AvPair::NbComputerName),
+            "\\PC{0,8}".prop_map(AvPair::TargetName),
+            any::<u32>().prop_map(AvPair::Flags),
+            any::<u64>().prop_map(AvPair::Timestamp),
+            any::<[u8; 16]>().prop_map(AvPair::ChannelBindings),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn client_pairs_edit_the_servers_list_as_the_owned_types_would(
+            server in proptest::option::of(proptest::collection::vec(pair(), 0..6).prop_map(AvPairs)),
+            mic in any::<bool>(),
+            spn in proptest::option::of("\\PC{0,10}"),
+            bindings in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+        ) {
+            let cfg = ClientConfig {
+                user: "alice".into(),
+                domain: "CONTOSO".into(),
+                secret: Secret::None,
+                workstation: "WS01".into(),
+                lm_compatibility_level: LmCompatibilityLevel::DEFAULT,
+                requested: Requested::default(),
+                target_name: spn,
+                channel_bindings: bindings,
+                use_mic: true,
+            };
+            let encoded = server.as_ref().map(AvPairs::encode);
+            let view = encoded.as_deref().map(|e| AvPairsRef::read(e).expect("encoded by AvPairs"));
+            prop_assert_eq!(client_pairs(view, mic, &cfg), reference(server.as_ref(), mic, &cfg));
+        }
     }
 }

@@ -19,14 +19,15 @@
 //! sent **\[I\]**).
 
 use std::fmt;
+use std::sync::Arc;
 
 use sspi_emu_api::{SecStatus, TimeStamp};
 
-use super::super::av_pairs::{AvPair, AvPairs, MSV_AV_FLAG_MIC_PRESENT, utf16le};
+use super::super::av_pairs::{AvId, AvPairsRef, MSV_AV_FLAG_MIC_PRESENT, push_pair, push_text_pair, utf16le};
 use super::super::crypto::{
-    HmacMd5Key, Mode, desl, kxkey_v1, kxkey_v1_ess, md4, md5, ntlmv1_responses, ntowfv1, ntowfv2_from_nt_hash, rc4k,
+    Mode, desl, kxkey_v1, kxkey_v1_ess, md4, md5, ntlmv1_responses, ntowfv1, ntowfv2_key, rc4k,
 };
-use super::super::messages::{AuthenticateMessage, ChallengeMessage, NegotiateMessage, Ntlmv2Response, decode_text};
+use super::super::messages::{AuthenticateRef, ChallengeRef, NegotiateMessage, decode_text, ntlmv2_response_pairs};
 use super::super::{Error, NegotiateFlags as F};
 use super::{LmCompatibilityLevel, ResponseKind, Session, VERSION, compute_mic, ct_eq, filetime};
 use crate::world::{Principal, Secret};
@@ -36,15 +37,15 @@ use crate::world::{Principal, Secret};
 #[derive(Clone, Debug, Default)]
 pub struct ServerConfig {
     /// NetBIOS computer name (`MsvAvNbComputerName`).
-    pub nb_computer: String,
+    pub nb_computer: Arc<str>,
     /// NetBIOS domain name (`MsvAvNbDomainName`); the computer name on a workgroup machine.
-    pub nb_domain: String,
+    pub nb_domain: Arc<str>,
     /// DNS computer name (`MsvAvDnsComputerName`).
-    pub dns_computer: String,
+    pub dns_computer: Arc<str>,
     /// DNS domain name (`MsvAvDnsDomainName`).
-    pub dns_domain: String,
+    pub dns_domain: Arc<str>,
     /// DNS forest name (`MsvAvDnsTreeName`); not sent when empty.
-    pub dns_tree: String,
+    pub dns_tree: Arc<str>,
     /// The server's `LmCompatibilityLevel`: 4 refuses LM, 5 refuses LM and NTLMv1.
     pub lm_compatibility_level: LmCompatibilityLevel,
     /// Extended Protection "Required": a client without channel bindings fails.
@@ -211,22 +212,28 @@ impl ExpectNegotiate {
             target_name =
                 if flags.contains(F::NTLMSSP_NEGOTIATE_UNICODE) { utf16le(name) } else { name.as_bytes().to_vec() };
         }
-        let mut info = vec![
-            AvPair::NbDomainName(cfg.nb_domain.clone()),
-            AvPair::NbComputerName(cfg.nb_computer.clone()),
-            AvPair::DnsDomainName(cfg.dns_domain.clone()),
-            AvPair::DnsComputerName(cfg.dns_computer.clone()),
+        let names = [
+            (AvId::MsvAvNbDomainName, &cfg.nb_domain),
+            (AvId::MsvAvNbComputerName, &cfg.nb_computer),
+            (AvId::MsvAvDnsDomainName, &cfg.dns_domain),
+            (AvId::MsvAvDnsComputerName, &cfg.dns_computer),
+            (AvId::MsvAvDnsTreeName, &cfg.dns_tree),
         ];
-        if !cfg.dns_tree.is_empty() {
-            info.push(AvPair::DnsTreeName(cfg.dns_tree.clone()));
+        let mut info = Vec::with_capacity(names.iter().map(|(_, n)| 4 + 2 * n.len()).sum::<usize>() + 12 + 4);
+        for (id, name) in names {
+            // The forest name is sent only when set.
+            if id != AvId::MsvAvDnsTreeName || !name.is_empty() {
+                push_text_pair(&mut info, id, name);
+            }
         }
-        info.push(AvPair::Timestamp(filetime(time)));
-        let challenge = ChallengeMessage {
+        push_pair(&mut info, AvId::MsvAvTimestamp, &filetime(time).to_le_bytes());
+        info.extend_from_slice(&[0, 0, 0, 0]);
+        let challenge = ChallengeRef {
             flags,
-            target_name,
+            target_name: &target_name,
             server_challenge,
             reserved: [0; 8],
-            target_info: Some(AvPairs(info)),
+            target_info: &info,
             version: Some(VERSION),
         }
         .encode()?;
@@ -285,15 +292,15 @@ impl ExpectAuthenticate {
         authenticate_bytes: &[u8],
         accounts: &dyn AccountLookup,
     ) -> Result<ServerEstablished, AuthError> {
-        let auth = AuthenticateMessage::decode(authenticate_bytes).map_err(AuthError::Malformed)?;
+        let auth = AuthenticateRef::decode(authenticate_bytes).map_err(AuthError::Malformed)?;
         let flags = (auth.flags & self.flags) | (auth.flags & F::NTLMSSP_ANONYMOUS);
         let text = |bytes: &[u8], field| decode_text(bytes, auth.flags, field).map_err(AuthError::Malformed);
-        let user = text(&auth.user_name, "UserName")?;
-        let domain = text(&auth.domain_name, "DomainName")?;
-        let workstation = text(&auth.workstation, "Workstation")?;
+        let user = text(auth.user_name, "UserName")?;
+        let domain = text(auth.domain_name, "DomainName")?;
+        let workstation = text(auth.workstation, "Workstation")?;
         let level = self.config.lm_compatibility_level;
-        let lm = &auth.lm_challenge_response;
-        let nt = &auth.nt_challenge_response;
+        let lm = auth.lm_challenge_response;
+        let nt = auth.nt_challenge_response;
 
         // Anonymous: MS-NLMP §3.2.5.1.2 ("UserName, NtChallengeResponse empty and
         // LmChallengeResponse Z(1) or empty").
@@ -301,7 +308,7 @@ impl ExpectAuthenticate {
             if !self.config.allow_anonymous {
                 return Err(AuthError::AnonymousRefused);
             }
-            let exported = self.exported_session_key(flags, &auth, [0; 16])?;
+            let exported = self.exported_session_key(flags, auth.encrypted_random_session_key, [0; 16])?;
             let session = Session::new(
                 Mode::Server,
                 flags,
@@ -333,11 +340,11 @@ impl ExpectAuthenticate {
             }
         };
         let v2 = match kind {
-            ResponseKind::Ntlmv2 => Some(Ntlmv2Response::decode(nt).map_err(AuthError::Malformed)?),
+            ResponseKind::Ntlmv2 => Some(ntlmv2_response_pairs(nt).map_err(AuthError::Malformed)?),
             _ if level.refuses_ntlmv1() => return Err(AuthError::Ntlmv1Refused),
             _ => None,
         };
-        let lm24: Option<[u8; 24]> = lm.as_slice().try_into().ok();
+        let lm24: Option<[u8; 24]> = lm.try_into().ok();
         if kind == ResponseKind::Ntlmv1Ess && lm24.is_none() {
             return Err(AuthError::Malformed(Error::Truncated {
                 what: "LmChallengeResponse",
@@ -356,7 +363,7 @@ impl ExpectAuthenticate {
         let sc = &self.server_challenge;
         let key_exchange_key = match kind {
             ResponseKind::Ntlmv2 => {
-                let key = HmacMd5Key::new(&ntowfv2_from_nt_hash(&account.nt_hash, &user, &domain));
+                let key = ntowfv2_key(&account.nt_hash, &user, &domain);
                 let proof = key.mac(&[sc, &nt[16..]]);
                 if !ct_eq(&proof, &nt[..16]) {
                     return Err(AuthError::WrongPassword);
@@ -385,10 +392,10 @@ impl ExpectAuthenticate {
         if account.password_expired {
             return Err(AuthError::PasswordExpired);
         }
-        let exported = self.exported_session_key(flags, &auth, key_exchange_key)?;
+        let exported = self.exported_session_key(flags, auth.encrypted_random_session_key, key_exchange_key)?;
 
-        let pairs = v2.as_ref().map(|r| &r.av_pairs);
-        let mic_present = pairs.and_then(AvPairs::flags).is_some_and(|f| f & MSV_AV_FLAG_MIC_PRESENT != 0);
+        let pairs = v2;
+        let mic_present = pairs.and_then(|p| p.flags()).is_some_and(|f| f & MSV_AV_FLAG_MIC_PRESENT != 0);
         if mic_present {
             let expected = compute_mic(&exported, &self.negotiate, &self.challenge, authenticate_bytes);
             if !auth.mic.is_some_and(|mic| ct_eq(&mic, &expected)) {
@@ -412,17 +419,11 @@ impl ExpectAuthenticate {
 
     /// `ExportedSessionKey`: RC4K(KeyExchangeKey, EncryptedRandomSessionKey) under key
     /// exchange when the client sent one, else the key exchange key.
-    fn exported_session_key(
-        &self,
-        flags: F,
-        auth: &AuthenticateMessage,
-        kxkey: [u8; 16],
-    ) -> Result<[u8; 16], AuthError> {
-        let esk = &auth.encrypted_random_session_key;
+    fn exported_session_key(&self, flags: F, esk: &[u8], kxkey: [u8; 16]) -> Result<[u8; 16], AuthError> {
         if !flags.contains(F::NTLMSSP_NEGOTIATE_KEY_EXCH) || esk.is_empty() {
             return Ok(kxkey);
         }
-        let esk: [u8; 16] = esk.as_slice().try_into().map_err(|_| {
+        let esk: [u8; 16] = esk.try_into().map_err(|_| {
             AuthError::Malformed(Error::Truncated {
                 what: "EncryptedRandomSessionKey",
                 needed: 16,
@@ -435,10 +436,11 @@ impl ExpectAuthenticate {
     /// MS-NLMP §3.2.5.1.2: an all-zero or absent `MsvAvChannelBindings` is "missing", which
     /// only Extended Protection "Required" refuses; a present one must match the MD5 of the
     /// server's bindings.
-    fn check_channel_bindings(&self, pairs: Option<&AvPairs>) -> Result<(), AuthError> {
+    fn check_channel_bindings(&self, pairs: Option<AvPairsRef<'_>>) -> Result<(), AuthError> {
+        // The first non-zero MsvAvChannelBindings.
         let sent = pairs.and_then(|p| {
-            p.0.iter().find_map(|a| match a {
-                AvPair::ChannelBindings(h) if *h != [0; 16] => Some(*h),
+            p.iter().find_map(|(id, value, _)| match <[u8; 16]>::try_from(value) {
+                Ok(h) if id == AvId::MsvAvChannelBindings && h != [0; 16] => Some(h),
                 _ => None,
             })
         });

@@ -252,6 +252,109 @@ impl Floor {
     }
 }
 
+/// The crypto a conforming NTLMv2 handshake (extended session security, key exchange, MIC)
+/// must compute per handshake on both sides, with the OWFs already derived (each side keeps
+/// them, as the LSA keeps a logon session's OWF): no implementation can do less. Message sizes
+/// are those of our own handshake, measured once.
+struct HandshakeFloor {
+    /// NEGOTIATE ‖ CHALLENGE ‖ AUTHENTICATE, as the MIC covers them.
+    transcript: Vec<u8>,
+    /// ServerChallenge ‖ temp (the NTLMv2_CLIENT_CHALLENGE), as the NTProofStr covers them.
+    proof_input: Vec<u8>,
+    /// The keyed NTOWFv2 (kept between handshakes).
+    response_key: hmac::Hmac<md5::Md5>,
+    /// The DER mechTypes list the mechListMICs cover.
+    mech_list: Vec<u8>,
+}
+
+const MAGIC: [&[u8]; 4] = [
+    b"session key to client-to-server signing key magic constant\0",
+    b"session key to server-to-client signing key magic constant\0",
+    b"session key to client-to-server sealing key magic constant\0",
+    b"session key to server-to-client sealing key magic constant\0",
+];
+
+impl HandshakeFloor {
+    /// Sizes from one of our NTLM handshakes (NEGOTIATE, CHALLENGE, AUTHENTICATE tokens).
+    fn measure(sim: &Simulator, c: CredHandle, s: CredHandle) -> Self {
+        let (isc_out, asc_out) = (IscOutputs::with_token(0), AscOutputs::with_token(0));
+        isc_out.reset_token(0);
+        sim.initialize_security_context(InitializeSecurityContext::new(c, Some("HTTP/web"), ISC), &isc_out);
+        let negotiate = isc_out.token();
+        asc_out.reset_token(0);
+        let input = SecBufferDesc::new(vec![SecBuffer::token(negotiate.clone())]);
+        sim.accept_security_context(AcceptSecurityContext::new(s, input, ASC), &asc_out);
+        let challenge = asc_out.token();
+        isc_out.reset_token(0);
+        let args = InitializeSecurityContext::new(c, Some("HTTP/web"), ISC)
+            .next(isc_out.context(), SecBufferDesc::new(vec![SecBuffer::token(challenge.clone())]));
+        sim.initialize_security_context(args, &isc_out);
+        let authenticate = isc_out.token();
+        sim.delete_security_context(isc_out.context());
+        sim.delete_security_context(asc_out.context());
+        // NtChallengeResponse: its length is in the AUTHENTICATE's field descriptor at 20.
+        let nt_len = usize::from(u16::from_le_bytes([authenticate[20], authenticate[21]]));
+        let transcript = [&negotiate[..], &challenge, &authenticate].concat();
+        Self {
+            transcript,
+            proof_input: vec![0x42; 8 + nt_len - 16],
+            response_key: <hmac::Hmac<md5::Md5> as KeyInit>::new_from_slice(&[0x33; 16]).unwrap(),
+            // SEQUENCE { OID 1.3.6.1.4.1.311.2.2.10 }: NTLM alone.
+            mech_list: vec![0x30, 0x0c, 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a],
+        }
+    }
+
+    /// One side's share of the NTLM handshake: NTProofStr, session base key, the key
+    /// exchange's RC4K and the MIC. Returns the exported session key.
+    fn ntlm_side(&self) -> [u8; 16] {
+        let mut m = self.response_key.clone();
+        m.update(black_box(&self.proof_input));
+        let proof = m.finalize().into_bytes();
+        let mut m = self.response_key.clone();
+        m.update(&proof);
+        let session_base_key: [u8; 16] = m.finalize().into_bytes().into();
+        let mut exported = black_box([0x44u8; 16]);
+        Rc4::new_from_slice(&session_base_key).unwrap().apply_keystream(&mut exported);
+        let mut mic = <hmac::Hmac<md5::Md5> as KeyInit>::new_from_slice(&exported).unwrap();
+        mic.update(black_box(&self.transcript));
+        black_box(mic.finalize().into_bytes());
+        exported
+    }
+
+    /// The NTLM handshake's crypto, both sides.
+    fn ntlm(&self) {
+        self.ntlm_side();
+        self.ntlm_side();
+    }
+
+    /// The Negotiate handshake's: the NTLM crypto, then on each side the four signing and
+    /// sealing keys and two mechListMICs (one made, one checked), each an HMAC-MD5 whose
+    /// checksum is sealed with RC4 under that direction's sealing key.
+    fn negotiate(&self) {
+        for _side in 0..2 {
+            let exported = self.ntlm_side();
+            let keys: Vec<[u8; 16]> = MAGIC
+                .iter()
+                .map(|magic| {
+                    let mut h = <md5::Md5 as md5::Digest>::new();
+                    md5::Digest::update(&mut h, exported);
+                    md5::Digest::update(&mut h, magic);
+                    md5::Digest::finalize(h).into()
+                })
+                .collect();
+            for direction in 0..2 {
+                let mut m = <hmac::Hmac<md5::Md5> as KeyInit>::new_from_slice(&keys[direction]).unwrap();
+                m.update(&0u32.to_le_bytes());
+                m.update(black_box(&self.mech_list));
+                let mut checksum = [0u8; 8];
+                checksum.copy_from_slice(&m.finalize().into_bytes()[..8]);
+                Rc4::new_from_slice(&keys[2 + direction]).unwrap().apply_keystream(&mut checksum);
+                black_box(checksum);
+            }
+        }
+    }
+}
+
 // ---- benches ---------------------------------------------------------------------------------
 
 fn handshakes(c: &mut Criterion) {
@@ -268,10 +371,13 @@ fn handshakes(c: &mut Criterion) {
                 sim.delete_security_context(server);
             })
         });
+        let floor = HandshakeFloor::measure(&sim, emu_creds(&sim, "NTLM").0, emu_creds(&sim, "NTLM").1);
         if package == "NTLM" {
             g.bench_function("sspi-rs", |b| b.iter(|| black_box(peer::ntlm())));
+            g.bench_function("crypto-floor", |b| b.iter(|| floor.ntlm()));
         } else {
             g.bench_function("sspi-rs", |b| b.iter(|| black_box(peer::negotiate())));
+            g.bench_function("crypto-floor", |b| b.iter(|| floor.negotiate()));
         }
         g.finish();
     }
@@ -304,6 +410,57 @@ fn seal(c: &mut Criterion) {
     g.finish();
 }
 
+/// The handshakes timed in alternation, for a ratio a drifting machine cannot skew: `pairs`
+/// rounds of `chunk` handshakes of each of sspi-emu, sspi-rs and the crypto floor, one after
+/// the other; prints the median per-round time of each and the median of the per-round
+/// ratios (for `examples/count.rs interleave`).
+#[allow(dead_code)] // used by the example, not by the bench itself
+pub(crate) fn interleave(pairs: usize, chunk: usize) {
+    use std::time::Instant;
+    let sim = Simulator::builder().journal(JournalMode::Off).build();
+    let (isc_out, asc_out) = (IscOutputs::with_token(0), AscOutputs::with_token(0));
+    let (nc, ns) = emu_creds(&sim, "NTLM");
+    let floor = HandshakeFloor::measure(&sim, nc, ns);
+    for package in ["NTLM", "Negotiate"] {
+        let (cc, sc) = emu_creds(&sim, package);
+        let time = |f: &mut dyn FnMut()| {
+            let start = Instant::now();
+            (0..chunk).for_each(|_| f());
+            start.elapsed().as_secs_f64() * 1e6 / chunk as f64
+        };
+        let mut emu = || {
+            let (c, s) = emu_handshake(&sim, cc, sc, &isc_out, &asc_out);
+            sim.delete_security_context(c);
+            sim.delete_security_context(s);
+        };
+        let mut rs = || match package {
+            "NTLM" => drop(black_box(peer::ntlm())),
+            _ => drop(black_box(peer::negotiate())),
+        };
+        let mut crypto = || if package == "NTLM" { floor.ntlm() } else { floor.negotiate() };
+        let mut rows = Vec::with_capacity(pairs);
+        for _ in 0..pairs {
+            rows.push([time(&mut emu), time(&mut rs), time(&mut crypto)]);
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let col = |i: usize| median(rows.iter().map(|r| r[i]).collect());
+        let ratio = |a: usize, b: usize| median(rows.iter().map(|r| r[a] / r[b]).collect());
+        println!(
+            "{package}: sspi-emu {:.2} µs, sspi-rs {:.2} µs, crypto floor {:.2} µs (medians of {pairs} rounds of {chunk}); \
+             sspi-rs / sspi-emu {:.3}, sspi-rs / floor {:.3}, sspi-emu / floor {:.3} (medians of per-round ratios)",
+            col(0),
+            col(1),
+            col(2),
+            ratio(1, 0),
+            ratio(1, 2),
+            ratio(0, 2),
+        );
+    }
+}
+
 /// Runs one operation `n` times (for `examples/count.rs`, under callgrind).
 #[allow(dead_code)] // used by the example, not by the bench itself
 pub(crate) fn run_named(what: &str, n: usize) {
@@ -330,6 +487,14 @@ pub(crate) fn run_named(what: &str, n: usize) {
                 SecBuffer::new(SecBufferType::DATA, data.clone()),
             ]);
             (0..n).for_each(|_| emu_seal_unseal(&sim, c, s, &data, &mut msg));
+        }
+        "floor-ntlm" | "floor-nego" => {
+            let (c, s) = emu_creds(&sim, "NTLM");
+            let floor = HandshakeFloor::measure(&sim, c, s);
+            match what {
+                "floor-ntlm" => (0..n).for_each(|_| floor.ntlm()),
+                _ => (0..n).for_each(|_| floor.negotiate()),
+            }
         }
         "floor" => {
             let mut floor = Floor::new();

@@ -1007,16 +1007,13 @@ impl Core {
                 state.set_expected_channel_bindings(bindings);
                 let accounts: &[crate::world::Principal] = &self.world.principals;
                 let established = state.handle(&mech_token, &accounts).map_err(Error::Logon)?;
-                let (user, domain) = match established.account() {
-                    Some(a) => (a.user.clone(), a.domain.clone()),
-                    None => (String::new(), String::new()),
-                };
+                // The session names the account as stored (empty for an anonymous logon).
                 let mut session = Box::new(established.into_session());
-                ctx.anonymous = user.is_empty();
+                ctx.anonymous = session.user().is_empty();
                 ctx.client_name = if ctx.anonymous {
                     "NT AUTHORITY\\ANONYMOUS LOGON".to_string()
                 } else {
-                    qualified_name(&domain, &user)
+                    qualified_name(session.domain(), session.user())
                 };
                 let mut status = SecStatus::SEC_E_OK;
                 let token = match &mut ctx.spnego {

@@ -241,8 +241,7 @@ impl ExpectNegotiate {
             config: self.config,
             flags,
             server_challenge,
-            negotiate: negotiate_bytes.to_vec(),
-            challenge: challenge.clone(),
+            transcript: [negotiate_bytes, &challenge].concat(),
         };
         Ok((next, challenge))
     }
@@ -254,8 +253,8 @@ pub struct ExpectAuthenticate {
     config: ServerConfig,
     flags: F,
     server_challenge: [u8; 8],
-    negotiate: Vec<u8>,
-    challenge: Vec<u8>,
+    /// NEGOTIATE ‖ CHALLENGE, as the MIC covers them.
+    transcript: Vec<u8>,
 }
 
 impl ExpectAuthenticate {
@@ -397,7 +396,7 @@ impl ExpectAuthenticate {
         let pairs = v2;
         let mic_present = pairs.and_then(|p| p.flags()).is_some_and(|f| f & MSV_AV_FLAG_MIC_PRESENT != 0);
         if mic_present {
-            let expected = compute_mic(&exported, &self.negotiate, &self.challenge, authenticate_bytes);
+            let expected = compute_mic(&exported, &self.transcript, &[], authenticate_bytes);
             if !auth.mic.is_some_and(|mic| ct_eq(&mic, &expected)) {
                 return Err(AuthError::MicMismatch);
             }

@@ -321,6 +321,9 @@ impl SecString {
 
     /// A NUL-terminated wide string (`LPWSTR`).
     pub fn wide(s: &str) -> Self {
+        if s.is_ascii() {
+            return Self::Wide(s.bytes().map(u16::from).collect());
+        }
         Self::Wide(s.encode_utf16().collect())
     }
 
@@ -338,7 +341,12 @@ impl SecString {
             }
             Self::Wide(u) => {
                 let end = u.iter().position(|&c| c == 0).unwrap_or(u.len());
-                String::from_utf16(&u[..end]).ok()
+                let units = &u[..end];
+                if units.iter().all(|&c| c < 0x80) {
+                    // ASCII: each unit is its own char.
+                    return Some(units.iter().map(|&c| char::from(c as u8)).collect());
+                }
+                String::from_utf16(units).ok()
             }
             Self::Counted(c) => String::from_utf16(c.units()?).ok(),
         }

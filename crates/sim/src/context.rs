@@ -563,7 +563,7 @@ impl Core {
         let anonymous = config.user.is_empty() && matches!(config.secret, Secret::None);
         let target = config.target_name.clone().unwrap_or_default();
         let client_name = if config.domain.is_empty() || anonymous {
-            config.user.clone()
+            config.user.to_string()
         } else {
             qualified_name(&config.domain, &config.user)
         };
@@ -621,13 +621,13 @@ impl Core {
             return Err(Error::WrongCredentialUse("InitializeSecurityContext needs outbound credentials"));
         }
         let null_session = args.context_req.contains(IscReq::NULL_SESSION);
-        let (user, domain, secret) = if null_session {
-            (String::new(), String::new(), Secret::None)
+        let (user, domain, secret): (Arc<str>, Arc<str>, Secret) = if null_session {
+            ("".into(), "".into(), Secret::None)
         } else {
             match &c.secret {
                 CredSecret::Session(p) => {
                     let p = &self.world.principals[*p];
-                    (p.user.clone(), p.domain.clone(), p.secret.clone())
+                    (p.user.as_str().into(), p.domain.as_str().into(), p.secret.clone())
                 }
                 CredSecret::Explicit { user, domain, password } => {
                     let secret = if password.is_empty() { Secret::None } else { Secret::Password(password.clone()) };
@@ -638,8 +638,8 @@ impl Core {
                         Error::WrongCredentialUse("an NTLM key from pGetKeyFn must be a 16-byte NT hash")
                     })?;
                     let (user, domain) = match c.user_name.split_once('\\') {
-                        Some((d, u)) => (u.to_string(), d.to_string()),
-                        None => (c.user_name.clone(), String::new()),
+                        Some((d, u)) => (u.into(), d.into()),
+                        None => (c.user_name.as_str().into(), "".into()),
                     };
                     (user, domain, Secret::NtHash(hash))
                 }
@@ -652,7 +652,8 @@ impl Core {
             user,
             domain,
             secret,
-            workstation: self.world.machine.name.clone(),
+            // The machine's NetBIOS name, shared.
+            workstation: self.server_names.nb_computer.clone(),
             lm_compatibility_level: self.lm_level(),
             requested: client::Requested {
                 integrity: args.context_req.contains(IscReq::INTEGRITY),

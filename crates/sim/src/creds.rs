@@ -1,6 +1,7 @@
 //! `AcquireCredentialsHandle` against the world, and the credential table.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use sspi_emu_api::{
@@ -29,7 +30,7 @@ pub(crate) enum CredSecret {
     /// The logon session's own secret (its principal's).
     Session(usize),
     /// Explicit `SEC_WINNT_AUTH_IDENTITY`.
-    Explicit { user: String, domain: String, password: String },
+    Explicit { user: Arc<str>, domain: Arc<str>, password: String },
     /// A key returned by `pGetKeyFn`.
     Key(Vec<u8>),
     /// Inbound-only credentials: validation happens against the world's accounts.
@@ -106,7 +107,10 @@ impl Core {
             Some(id) => {
                 let user_name =
                     if id.domain.is_empty() { id.user.clone() } else { format!("{}\\{}", id.domain, id.user) };
-                (user_name, CredSecret::Explicit { user: id.user, domain: id.domain, password: id.password })
+                (
+                    user_name,
+                    CredSecret::Explicit { user: id.user.into(), domain: id.domain.into(), password: id.password },
+                )
             }
             None if usage.is_outbound() => match target_principal {
                 Some(p) if target.has_credentials && p.secret != Secret::None => {

@@ -459,11 +459,15 @@ pub(crate) fn utf16le(s: &str) -> Vec<u8> {
 
 /// Appends the UTF-16LE bytes of `s` to `out`.
 pub(crate) fn push_utf16le(out: &mut Vec<u8>, s: &str) {
-    out.reserve(s.len() * 2);
     if s.is_ascii() {
-        out.extend(s.bytes().flat_map(|b| [b, 0]));
+        let start = out.len();
+        out.resize(start + s.len() * 2, 0);
+        for (unit, b) in out[start..].chunks_exact_mut(2).zip(s.bytes()) {
+            unit[0] = b;
+        }
         return;
     }
+    out.reserve(s.len() * 2);
     for unit in s.encode_utf16() {
         out.extend_from_slice(&unit.to_le_bytes());
     }

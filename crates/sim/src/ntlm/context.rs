@@ -27,6 +27,8 @@
 //! `LmCompatibilityLevel` semantics are those of the registry value
 //! (<https://learn.microsoft.com/en-us/previous-versions/windows/it-pro/windows-10/security/threat-protection/security-policy-settings/network-security-lan-manager-authentication-level>).
 
+use std::sync::Arc;
+
 use sspi_emu_api::TimeStamp;
 
 use super::NegotiateFlags;
@@ -110,9 +112,9 @@ pub enum ResponseKind {
 pub struct Session {
     flags: NegotiateFlags,
     exported_session_key: [u8; 16],
-    user: String,
-    domain: String,
-    workstation: String,
+    user: Arc<str>,
+    domain: Arc<str>,
+    workstation: Arc<str>,
     kind: ResponseKind,
     mic_verified: bool,
     security: SessionSecurity,
@@ -124,18 +126,18 @@ impl Session {
         mode: Mode,
         flags: NegotiateFlags,
         exported_session_key: [u8; 16],
-        user: String,
-        domain: String,
-        workstation: String,
+        user: impl Into<Arc<str>>,
+        domain: impl Into<Arc<str>>,
+        workstation: impl Into<Arc<str>>,
         kind: ResponseKind,
         mic_verified: bool,
     ) -> Self {
         Self {
             flags,
             exported_session_key,
-            user,
-            domain,
-            workstation,
+            user: user.into(),
+            domain: domain.into(),
+            workstation: workstation.into(),
             kind,
             mic_verified,
             security: SessionSecurity::new(flags, &exported_session_key, mode),

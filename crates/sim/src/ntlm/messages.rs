@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use super::av_pairs::{AvPairs, AvPairsRef, from_utf16le};
+use super::av_pairs::{AvPairs, AvPairsRef, from_utf16le, push_utf16le};
 use super::{Error, NegotiateFlags};
 
 /// `Signature`: the eight bytes every message starts with.
@@ -124,7 +124,10 @@ impl NegotiateMessage {
     /// [`Error::FieldTooLong`] if a field exceeds 65,535 bytes.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
         let header_len = if self.version.is_some() { 40 } else { 32 };
-        let fields = [("DomainNameFields", &self.domain_name[..]), ("WorkstationFields", &self.workstation[..])];
+        let fields = [
+            ("DomainNameFields", Field::Bytes(&self.domain_name)),
+            ("WorkstationFields", Field::Bytes(&self.workstation)),
+        ];
         let (desc, mut out) = layout(MessageType::NtLmNegotiate, header_len, &fields, EmptyOffset::Zero)?;
         out.extend_from_slice(&self.flags.0.to_le_bytes());
         out.extend_from_slice(&desc[0]);
@@ -267,8 +270,13 @@ impl<'a> ChallengeRef<'a> {
     ///
     /// [`Error::FieldTooLong`] if a field exceeds 65,535 bytes.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.encode_with_target_name(Field::Bytes(self.target_name))
+    }
+
+    /// Encodes the message with `target_name` in place of [`ChallengeRef::target_name`].
+    pub(crate) fn encode_with_target_name(&self, target_name: Field<'_>) -> Result<Vec<u8>, Error> {
         let header_len = if self.version.is_some() { 56 } else { 48 };
-        let fields = [("TargetNameFields", self.target_name), ("TargetInfoFields", self.target_info)];
+        let fields = [("TargetNameFields", target_name), ("TargetInfoFields", Field::Bytes(self.target_info))];
         let (desc, mut out) = layout(MessageType::NtLmChallenge, header_len, &fields, EmptyOffset::Zero)?;
         out.extend_from_slice(&desc[0]);
         out.extend_from_slice(&self.flags.0.to_le_bytes());
@@ -382,16 +390,27 @@ impl<'a> AuthenticateRef<'a> {
     ///
     /// [`Error::FieldTooLong`] if a field exceeds 65,535 bytes.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.encode_with_names([
+            Field::Bytes(self.domain_name),
+            Field::Bytes(self.user_name),
+            Field::Bytes(self.workstation),
+        ])
+    }
+
+    /// Encodes the message with `names` (DomainName, UserName, Workstation) in place of the
+    /// three name fields.
+    pub(crate) fn encode_with_names(&self, names: [Field<'_>; 3]) -> Result<Vec<u8>, Error> {
         let header_len = 64
             + if self.version.is_some() || self.mic.is_some() { 8 } else { 0 }
             + if self.mic.is_some() { 16 } else { 0 };
+        let [domain_name, user_name, workstation] = names;
         let fields = [
-            ("DomainNameFields", self.domain_name),
-            ("UserNameFields", self.user_name),
-            ("WorkstationFields", self.workstation),
-            ("LmChallengeResponseFields", self.lm_challenge_response),
-            ("NtChallengeResponseFields", self.nt_challenge_response),
-            ("EncryptedRandomSessionKeyFields", self.encrypted_random_session_key),
+            ("DomainNameFields", domain_name),
+            ("UserNameFields", user_name),
+            ("WorkstationFields", workstation),
+            ("LmChallengeResponseFields", Field::Bytes(self.lm_challenge_response)),
+            ("NtChallengeResponseFields", Field::Bytes(self.nt_challenge_response)),
+            ("EncryptedRandomSessionKeyFields", Field::Bytes(self.encrypted_random_session_key)),
         ];
         let (desc, mut out) = layout(MessageType::NtLmAuthenticate, header_len, &fields, EmptyOffset::End)?;
         for i in [3, 4, 0, 1, 2, 5] {
@@ -528,28 +547,56 @@ enum EmptyOffset {
     End,
 }
 
+/// A payload field to write: bytes as they are, or text written as UTF-16LE (so a name need
+/// not be converted into a buffer of its own first).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Field<'a> {
+    /// The bytes, as they are.
+    Bytes(&'a [u8]),
+    /// The text, as UTF-16LE.
+    Utf16(&'a str),
+}
+
+impl Field<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Bytes(b) => b.len(),
+            Self::Utf16(s) if s.is_ascii() => 2 * s.len(),
+            Self::Utf16(s) => 2 * s.encode_utf16().count(),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Self::Bytes(b) => out.extend_from_slice(b),
+            Self::Utf16(s) => push_utf16le(out, s),
+        }
+    }
+}
+
 /// Lays the fields out after the header, in order: returns each field's 8-byte descriptor
 /// (`Len`, `MaxLen` = `Len`, `BufferOffset`) and the message started (signature and type),
 /// with room for the whole message.
 fn layout<const N: usize>(
     ty: MessageType,
     header_len: usize,
-    fields: &[(&'static str, &[u8]); N],
+    fields: &[(&'static str, Field<'_>); N],
     empty: EmptyOffset,
 ) -> Result<([[u8; 8]; N], Vec<u8>), Error> {
     let mut desc = [[0; 8]; N];
     let mut payload_len = 0;
     for (d, (name, data)) in desc.iter_mut().zip(fields) {
-        let len = u16::try_from(data.len()).map_err(|_| Error::FieldTooLong { field: name, len: data.len() })?;
-        let offset = match (data.is_empty(), empty) {
+        let data_len = data.len();
+        let len = u16::try_from(data_len).map_err(|_| Error::FieldTooLong { field: name, len: data_len })?;
+        let offset = match (data_len == 0, empty) {
             (true, EmptyOffset::Zero) => 0,
             _ => u32::try_from(header_len + payload_len)
-                .map_err(|_| Error::FieldTooLong { field: name, len: data.len() })?,
+                .map_err(|_| Error::FieldTooLong { field: name, len: data_len })?,
         };
         d[0..2].copy_from_slice(&len.to_le_bytes());
         d[2..4].copy_from_slice(&len.to_le_bytes());
         d[4..8].copy_from_slice(&offset.to_le_bytes());
-        payload_len += data.len();
+        payload_len += data_len;
     }
     let mut out = Vec::with_capacity(header_len + payload_len);
     out.extend_from_slice(&NTLMSSP_SIGNATURE);
@@ -558,9 +605,9 @@ fn layout<const N: usize>(
 }
 
 /// Appends the fields' bytes, in order, after the header.
-fn append_payload<const N: usize>(mut out: Vec<u8>, fields: &[(&'static str, &[u8]); N]) -> Vec<u8> {
+fn append_payload<const N: usize>(mut out: Vec<u8>, fields: &[(&'static str, Field<'_>); N]) -> Vec<u8> {
     for (_, data) in fields {
-        out.extend_from_slice(data);
+        data.write(&mut out);
     }
     out
 }

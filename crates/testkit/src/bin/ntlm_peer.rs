@@ -114,10 +114,10 @@ fn handle(state: &mut State, request: &Map<String, Value>) -> Result<Value, Fail
         "client" | "server" if !matches!(state, State::Idle) => Err(Failure::new("the role is already set")),
         "client" => {
             let config = ClientConfig {
-                user: text(request, "user")?.to_owned(),
-                domain: text(request, "domain")?.to_owned(),
+                user: text(request, "user")?.into(),
+                domain: text(request, "domain")?.into(),
                 secret: Secret::Password(text(request, "password")?.to_owned()),
-                workstation: "SSPIEMU-CLI".to_owned(),
+                workstation: "SSPIEMU-CLI".into(),
                 lm_compatibility_level: LmCompatibilityLevel::DEFAULT,
                 requested: Requested {
                     integrity: true,

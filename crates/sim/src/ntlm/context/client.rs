@@ -9,13 +9,14 @@
 use sspi_emu_api::TimeStamp;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use super::super::av_pairs::{AvId, AvPairsRef, MSV_AV_FLAG_MIC_PRESENT, push_pair, push_text_pair, utf16le};
+use super::super::av_pairs::{AvId, AvPairsRef, MSV_AV_FLAG_MIC_PRESENT, push_pair, push_text_pair};
 use super::super::crypto::{
     Mode, kxkey_v1, kxkey_v1_ess, kxkey_v2, lmowfv1, lmv2_response, md5, ntlmv1_responses, ntlmv2_nt_response, ntowfv1,
     ntowfv2_key, rc4k,
 };
-use super::super::messages::{AuthenticateMessage, AuthenticateRef, ChallengeRef, NegotiateMessage};
+use super::super::messages::{AuthenticateMessage, AuthenticateRef, ChallengeRef, Field, NegotiateMessage};
 use super::super::{Error, NegotiateFlags as F};
 use super::{LmCompatibilityLevel, ResponseKind, Session, VERSION, compute_mic, filetime};
 use crate::world::Secret;
@@ -26,13 +27,13 @@ use crate::world::Secret;
 pub struct ClientConfig {
     /// The user name (SAM account name, or a UPN with an empty domain). Empty with an empty
     /// password: an anonymous logon.
-    pub user: String,
+    pub user: Arc<str>,
     /// The user's domain (NetBIOS name), or empty.
-    pub domain: String,
+    pub domain: Arc<str>,
     /// The password or NT hash. `Secret::None` and an empty password are the same.
     pub secret: Secret,
     /// The client's computer name, sent in the AUTHENTICATE_MESSAGE.
-    pub workstation: String,
+    pub workstation: Arc<str>,
     /// The client's `LmCompatibilityLevel`: which responses it sends.
     pub lm_compatibility_level: LmCompatibilityLevel,
     /// The protections asked for (`ISC_REQ_*`).
@@ -178,7 +179,7 @@ impl ExpectChallenge {
         let mut mic_wanted = false;
         let (kind, lm, nt, key_exchange_key) = if anonymous {
             flags |= F::NTLMSSP_ANONYMOUS;
-            (ResponseKind::Anonymous, vec![0], Vec::new(), [0; 16])
+            (ResponseKind::Anonymous, Cow::Borrowed(&[0u8][..]), Vec::new(), [0; 16])
         } else if level.sends_ntlmv2() {
             let response_key = ntowfv2_key(&nt_hash(&cfg.secret), &cfg.user, &cfg.domain);
             let server_pairs = challenge.av_pairs();
@@ -189,8 +190,8 @@ impl ExpectChallenge {
             let r = ntlmv2_nt_response(&response_key, &server_challenge, &client_challenge, timestamp, &pairs);
             // MS-NLMP §3.1.5.1.2: with MsvAvTimestamp the client sends Z(24) as LmChallengeResponse.
             let lm = match server_time {
-                Some(_) => vec![0; 24],
-                None => lmv2_response(&response_key, &server_challenge, &client_challenge).to_vec(),
+                Some(_) => Cow::Borrowed(&[0u8; 24][..]),
+                None => Cow::Owned(lmv2_response(&response_key, &server_challenge, &client_challenge).to_vec()),
             };
             (ResponseKind::Ntlmv2, lm, r.nt_challenge_response, kxkey_v2(&r.session_base_key))
         } else {
@@ -208,7 +209,7 @@ impl ExpectChallenge {
             } else {
                 (ResponseKind::Ntlmv1, kxkey_v1(flags, &r.session_base_key, &lmowf, &r.lm_challenge_response))
             };
-            (kind, r.lm_challenge_response.to_vec(), r.nt_challenge_response.to_vec(), kxkey)
+            (kind, Cow::Owned(r.lm_challenge_response.to_vec()), r.nt_challenge_response.to_vec(), kxkey)
         };
 
         let exchange = flags.contains(F::NTLMSSP_NEGOTIATE_KEY_EXCH)
@@ -221,20 +222,23 @@ impl ExpectChallenge {
         };
 
         let unicode = flags.contains(F::NTLMSSP_NEGOTIATE_UNICODE);
-        let (domain_name, user_name, workstation) =
-            (text(&cfg.domain, unicode), text(&cfg.user, unicode), text(&cfg.workstation, unicode));
         let message = AuthenticateRef {
             flags,
             lm_challenge_response: &lm,
             nt_challenge_response: &nt,
-            domain_name: &domain_name,
-            user_name: &user_name,
-            workstation: &workstation,
+            // Written by `encode_with_names`.
+            domain_name: &[],
+            user_name: &[],
+            workstation: &[],
             encrypted_random_session_key: encrypted.as_ref().map_or(&[], |e| &e[..]),
             version: flags.contains(F::NTLMSSP_NEGOTIATE_VERSION).then_some(VERSION),
             mic: mic_wanted.then_some([0; 16]),
         };
-        let mut authenticate = message.encode()?;
+        let mut authenticate = message.encode_with_names([
+            text(&cfg.domain, unicode),
+            text(&cfg.user, unicode),
+            text(&cfg.workstation, unicode),
+        ])?;
         if mic_wanted {
             let mic = compute_mic(&exported_session_key, &self.negotiate, challenge_bytes, &authenticate);
             let at = AuthenticateMessage::MIC_OFFSET;
@@ -333,8 +337,8 @@ fn client_pairs(server: Option<AvPairsRef<'_>>, mic: bool, cfg: &ClientConfig) -
 }
 
 /// A name as the AUTHENTICATE_MESSAGE carries it: UTF-16LE under UNICODE, else as is (OEM).
-fn text(s: &str, unicode: bool) -> Cow<'_, [u8]> {
-    if unicode { Cow::Owned(utf16le(s)) } else { Cow::Borrowed(s.as_bytes()) }
+fn text(s: &str, unicode: bool) -> Field<'_> {
+    if unicode { Field::Utf16(s) } else { Field::Bytes(s.as_bytes()) }
 }
 
 /// The NT hash of the secret (of the empty password for `Secret::None`).

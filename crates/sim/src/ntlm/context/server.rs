@@ -23,11 +23,13 @@ use std::sync::Arc;
 
 use sspi_emu_api::{SecStatus, TimeStamp};
 
-use super::super::av_pairs::{AvId, AvPairsRef, MSV_AV_FLAG_MIC_PRESENT, push_pair, push_text_pair, utf16le};
+use super::super::av_pairs::{AvId, AvPairsRef, MSV_AV_FLAG_MIC_PRESENT, push_pair, push_text_pair};
 use super::super::crypto::{
     Mode, desl, kxkey_v1, kxkey_v1_ess, md4, md5, ntlmv1_responses, ntowfv1, ntowfv2_key, rc4k,
 };
-use super::super::messages::{AuthenticateRef, ChallengeRef, NegotiateMessage, decode_text, ntlmv2_response_pairs};
+use super::super::messages::{
+    AuthenticateRef, ChallengeRef, Field, NegotiateMessage, decode_text, ntlmv2_response_pairs,
+};
 use super::super::{Error, NegotiateFlags as F};
 use super::{LmCompatibilityLevel, ResponseKind, Session, VERSION, compute_mic, ct_eq, filetime};
 use crate::world::{Principal, Secret};
@@ -198,7 +200,7 @@ impl ExpectNegotiate {
                 | F::NTLMSSP_NEGOTIATE_128
                 | F::NTLMSSP_NEGOTIATE_56
                 | F::NTLMSSP_NEGOTIATE_KEY_EXCH);
-        let mut target_name = Vec::new();
+        let mut target_name = Field::Bytes(&[]);
         if c.contains(F::NTLMSSP_REQUEST_TARGET) {
             flags |= F::NTLMSSP_REQUEST_TARGET;
             let workgroup = cfg.nb_domain.is_empty() || cfg.nb_domain.eq_ignore_ascii_case(&cfg.nb_computer);
@@ -209,8 +211,11 @@ impl ExpectNegotiate {
                 flags |= F::NTLMSSP_TARGET_TYPE_DOMAIN;
                 &cfg.nb_domain
             };
-            target_name =
-                if flags.contains(F::NTLMSSP_NEGOTIATE_UNICODE) { utf16le(name) } else { name.as_bytes().to_vec() };
+            target_name = if flags.contains(F::NTLMSSP_NEGOTIATE_UNICODE) {
+                Field::Utf16(name)
+            } else {
+                Field::Bytes(name.as_bytes())
+            };
         }
         let names = [
             (AvId::MsvAvNbDomainName, &cfg.nb_domain),
@@ -230,13 +235,14 @@ impl ExpectNegotiate {
         info.extend_from_slice(&[0, 0, 0, 0]);
         let challenge = ChallengeRef {
             flags,
-            target_name: &target_name,
+            // Written by `encode_with_target_name`.
+            target_name: &[],
             server_challenge,
             reserved: [0; 8],
             target_info: &info,
             version: Some(VERSION),
         }
-        .encode()?;
+        .encode_with_target_name(target_name)?;
         let next = ExpectAuthenticate {
             config: self.config,
             flags,
@@ -407,8 +413,8 @@ impl ExpectAuthenticate {
             Mode::Server,
             flags,
             exported,
-            account.user.clone(),
-            account.domain.clone(),
+            account.user.as_str(),
+            account.domain.as_str(),
             workstation,
             kind,
             mic_present,

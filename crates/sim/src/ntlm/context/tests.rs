@@ -170,7 +170,7 @@ fn the_server_matches_user_and_domain_case_insensitively_and_reports_the_canonic
 
 #[test]
 fn a_upn_with_an_empty_domain_logs_on() {
-    let client = ClientConfig { user: "alice@contoso.com".into(), domain: String::new(), ..client_config() };
+    let client = ClientConfig { user: "alice@contoso.com".into(), domain: "".into(), ..client_config() };
     let (_, s) = handshake(client, server_config(), &accounts());
     assert_eq!(s.expect("accepted by UPN").session().user(), "alice");
 }
@@ -410,12 +410,7 @@ fn an_lm_only_response_is_refused_at_level_4_and_fails_to_verify_below() {
 // --- anonymous --------------------------------------------------------------------------------
 
 fn anonymous_client() -> ClientConfig {
-    ClientConfig {
-        user: String::new(),
-        domain: String::new(),
-        secret: Secret::Password(String::new()),
-        ..client_config()
-    }
+    ClientConfig { user: "".into(), domain: "".into(), secret: Secret::Password(String::new()), ..client_config() }
 }
 
 #[test]
@@ -549,10 +544,10 @@ fn sample_client(level: u8) -> (client::ExpectChallenge, ClientRandom) {
         exported_session_key: hex("common.random_session_key").try_into().expect("16 bytes"),
     };
     let config = ClientConfig {
-        user: common("user"),
-        domain: common("user_dom"),
+        user: common("user").into(),
+        domain: common("user_dom").into(),
         secret: Secret::Password(common("password")),
-        workstation: common("workstation"),
+        workstation: common("workstation").into(),
         lm_compatibility_level: LmCompatibilityLevel(level),
         requested: Requested { integrity: true, confidentiality: true, ..Requested::default() },
         target_name: None,

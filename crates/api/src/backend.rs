@@ -216,7 +216,10 @@ pub trait DriverControl: Send + Sync {
     fn step(&self) -> bool;
     /// Completes the call pending on `ctx`, if it is ready; false otherwise.
     fn complete(&self, ctx: AsyncContextHandle) -> bool;
-    /// Completes ready calls until none is left; returns how many completed.
+    /// Completes ready calls until none is left; returns how many completed. With worker
+    /// threads completing calls (the simulator's threaded driver), it waits until every
+    /// dispatched call has completed and returns how many the workers completed since the
+    /// previous `run_until_idle`, including those they finished before this call began.
     fn run_until_idle(&self) -> usize;
     /// Moves the virtual clock forward, releasing calls whose delay has passed.
     fn advance_seconds(&self, seconds: f64);

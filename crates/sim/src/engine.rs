@@ -216,6 +216,10 @@ pub(crate) struct Core {
     dispatched: Padded<AtomicUsize>,
     pub(crate) completed: Padded<AtomicU64>,
     pub(crate) callbacks: Padded<AtomicU64>,
+    /// Calls the threaded driver's workers have completed, and how many of them
+    /// `run_until_idle` has reported so far.
+    worker_done: AtomicU64,
+    worker_reported: AtomicU64,
 }
 
 impl Core {
@@ -261,6 +265,8 @@ impl Core {
             dispatched: Padded::default(),
             completed: Padded::default(),
             callbacks: Padded::default(),
+            worker_done: AtomicU64::new(0),
+            worker_reported: AtomicU64::new(0),
         }
     }
 
@@ -720,6 +726,7 @@ impl Core {
 
     /// Called by a worker after `complete` of a dispatched item.
     pub(crate) fn dispatched_done(&self) {
+        self.worker_done.fetch_add(1, Ordering::Relaxed);
         self.dispatched.0.fetch_sub(1, Ordering::AcqRel);
     }
 
@@ -783,11 +790,15 @@ impl Core {
             n += 1;
         }
         if matches!(self.driver, DriverKind::Threaded { .. }) {
-            let before = self.completed.0.load(Ordering::Acquire);
             while self.dispatched.0.load(Ordering::Acquire) > 0 {
                 std::thread::yield_now();
             }
-            n += (self.completed.0.load(Ordering::Acquire) - before) as usize;
+            // Every call a worker completed since the last report, including those it finished
+            // before this call began (a worker may be faster than the caller): counting only
+            // the completions seen while waiting made the count depend on scheduling.
+            let done = self.worker_done.load(Ordering::Acquire);
+            let reported = self.worker_reported.swap(done, Ordering::AcqRel);
+            n += done.saturating_sub(reported) as usize;
         }
         n
     }

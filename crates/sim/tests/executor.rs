@@ -590,6 +590,28 @@ fn a_callback_may_free_its_context_and_the_engine_may_be_dropped_with_calls_queu
     assert_eq!(fired.load(Ordering::SeqCst), 200);
 }
 
+/// A worker may finish a call before the test asks: `run_until_idle` still reports it, once.
+#[test]
+fn run_until_idle_counts_what_a_worker_finished_before_it_was_called() {
+    let sim = instant(DriverKind::Threaded { workers: 1 });
+    let out = Out::new(CredHandle::default());
+    for round in 1..=3 {
+        for _ in 0..round {
+            let ctx = sim.sspi_create_async_context();
+            assert_eq!(sim.sspi_acquire_credentials_handle_async(ctx, ntlm(), &out, None), SecStatus::SEC_E_OK);
+            while sim.stats().in_flight > 0 {
+                std::thread::yield_now();
+            }
+        }
+        assert_eq!(
+            sim.driver().unwrap().run_until_idle(),
+            round,
+            "round {round}: every completion since the last report"
+        );
+        assert_eq!(sim.driver().unwrap().run_until_idle(), 0, "round {round}: reported once");
+    }
+}
+
 #[test]
 fn a_panicking_callback_does_not_stop_a_worker() {
     let sim = instant(DriverKind::Threaded { workers: 1 });

@@ -32,9 +32,10 @@ pub(crate) const fn context(n: u8) -> u8 {
     0xa0 | n
 }
 
-/// One decoded value: its tag byte, where it starts in the input, its contents and, when it is
-/// constructed, the values inside.
-#[derive(Debug)]
+/// One decoded value: its tag byte, where it starts in the input and its contents. The values
+/// inside a constructed one are read on demand ([`Tlv::children`]): [`parse`] has checked
+/// them all already, so nothing is stored or allocated.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Tlv<'a> {
     /// The identifier octet (class, constructed bit, tag number below 31).
     pub(crate) tag: u8,
@@ -44,21 +45,53 @@ pub(crate) struct Tlv<'a> {
     pub(crate) content_at: usize,
     /// The content octets.
     pub(crate) content: &'a [u8],
-    /// The values inside, for a constructed value (empty for a primitive one).
-    pub(crate) children: Vec<Tlv<'a>>,
+    /// The whole input up to the end of this value (children are read within it).
+    input: &'a [u8],
 }
 
-/// Parses `input` as exactly one DER value (anything after it is [`Error::TrailingData`]).
+impl<'a> Tlv<'a> {
+    /// The values inside a constructed value, in order (none for a primitive one).
+    pub(crate) fn children(&self) -> Children<'a> {
+        let end = self.content_at + self.content.len();
+        let pos = if self.tag & CONSTRUCTED != 0 { self.content_at } else { end };
+        Children { input: &self.input[..end], pos }
+    }
+}
+
+/// The values inside a constructed value ([`Tlv::children`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Children<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Iterator for Children<'a> {
+    type Item = Tlv<'a>;
+
+    fn next(&mut self) -> Option<Tlv<'a>> {
+        if self.pos >= self.input.len() {
+            return None;
+        }
+        // Checked by `parse`: a failure here cannot happen, and would end the iteration.
+        let (child, next) = read_one(self.input, self.pos).ok()?;
+        self.pos = next;
+        Some(child)
+    }
+}
+
+/// Parses `input` as exactly one DER value (anything after it is [`Error::TrailingData`]),
+/// checking every value inside.
 pub(crate) fn parse(input: &[u8]) -> Result<Tlv<'_>, Error> {
-    let (tlv, end) = parse_one(input, 0, 1)?;
+    let end = check_one(input, 0, 1)?;
     if end != input.len() {
         return Err(Error::TrailingData { at: end, extra: input.len() - end });
     }
-    Ok(tlv)
+    read_one(input, 0).map(|(tlv, _)| tlv)
 }
 
-/// Parses one value starting at `at`; returns it and the offset just past it.
-fn parse_one(input: &[u8], at: usize, depth: usize) -> Result<(Tlv<'_>, usize), Error> {
+/// Reads the value at `at` (identifier, length, contents) without looking inside it; returns
+/// it and the offset just past it.
+fn read_one(input: &[u8], at: usize) -> Result<(Tlv<'_>, usize), Error> {
     let tag = *input.get(at).ok_or(Error::Truncated { at, what: "an identifier octet" })?;
     if tag & 0x1f == 0x1f {
         return Err(Error::HighTagNumber { at });
@@ -68,21 +101,24 @@ fn parse_one(input: &[u8], at: usize, depth: usize) -> Result<(Tlv<'_>, usize), 
         .checked_add(len)
         .filter(|&e| e <= input.len())
         .ok_or(Error::Truncated { at: content_at, what: "the contents its length announces" })?;
-    let content = &input[content_at..end];
-    let mut children = Vec::new();
-    if tag & CONSTRUCTED != 0 {
+    Ok((Tlv { tag, at, content_at, content: &input[content_at..end], input: &input[..end] }, end))
+}
+
+/// Checks the value at `at` and, for a constructed one, every value inside, to `MAX_DEPTH`;
+/// returns the offset just past it.
+fn check_one(input: &[u8], at: usize, depth: usize) -> Result<usize, Error> {
+    let (tlv, end) = read_one(input, at)?;
+    if tlv.tag & CONSTRUCTED != 0 {
         if depth > MAX_DEPTH {
             return Err(Error::TooDeep { at, limit: MAX_DEPTH });
         }
-        let mut pos = content_at;
+        let mut pos = tlv.content_at;
         while pos < end {
-            // Children may not run past their parent: parse them within `input[..end]`.
-            let (child, next) = parse_one(&input[..end], pos, depth + 1)?;
-            children.push(child);
-            pos = next;
+            // Children may not run past their parent: check them within `input[..end]`.
+            pos = check_one(&input[..end], pos, depth + 1)?;
         }
     }
-    Ok((Tlv { tag, at, content_at, content, children }, end))
+    Ok(end)
 }
 
 /// Parses the length octets at `at`: definite form only, minimal (X.690 §10.1).
@@ -117,10 +153,31 @@ pub(crate) fn write(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
 }
 
 /// One value as a new buffer.
+#[cfg(test)]
 pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
     write(&mut out, tag, content);
     out
+}
+
+/// Appends one constructed value whose contents `contents` appends: the length is written
+/// once the contents are known, in place (the contents move right only when the length needs
+/// more than one byte), so a whole token is written into one buffer.
+pub(crate) fn nested(out: &mut Vec<u8>, tag: u8, contents: impl FnOnce(&mut Vec<u8>)) {
+    out.push(tag);
+    let length_at = out.len();
+    out.push(0);
+    contents(out);
+    let len = out.len() - length_at - 1;
+    if len < 0x80 {
+        // Fits the short form: checked just above.
+        out[length_at] = len as u8;
+        return;
+    }
+    let mut length = Vec::with_capacity(9);
+    write_length(&mut length, len);
+    out[length_at] = length[0];
+    out.splice(length_at + 1..length_at + 1, length[1..].iter().copied());
 }
 
 /// Appends a minimal definite length.
@@ -151,6 +208,18 @@ mod tests {
         }
         let out = tlv(0x04, &[0; 256]);
         assert_eq!(&out[..4], &[0x04, 0x82, 0x01, 0x00]);
+    }
+
+    #[test]
+    fn nested_writes_what_tlv_writes() {
+        for len in [0usize, 1, 127, 128, 255, 256, 65_535, 65_536] {
+            let inner = vec![0x5a; len];
+            let mut out = vec![0xee];
+            nested(&mut out, 0x30, |o| write(o, 0x04, &inner));
+            let mut expected = vec![0xee];
+            expected.extend_from_slice(&tlv(0x30, &tlv(0x04, &inner)));
+            assert_eq!(out, expected, "contents of {len} bytes");
+        }
     }
 
     #[test]

@@ -190,9 +190,9 @@ fn check_vector(label: &str, v: &Vector) {
 /// `a0` of `mechTypes`, found by re-parsing with the module's own reader.
 fn bytes_of_mech_list(token: &[u8]) -> Vec<u8> {
     let root = der::parse(token).expect("parses");
-    let negotiation = if root.tag == 0x60 { &root.children[1] } else { &root };
-    let seq = &negotiation.children[0];
-    let mech_types = &seq.children[0];
+    let negotiation = if root.tag == 0x60 { root.children().nth(1).expect("inner token") } else { root };
+    let seq = negotiation.children().next().expect("SEQUENCE");
+    let mech_types = seq.children().next().expect("mechTypes");
     assert_eq!(mech_types.tag, 0xa0);
     mech_types.content.to_vec()
 }

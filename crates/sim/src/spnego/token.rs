@@ -18,10 +18,10 @@ pub fn decode(bytes: &[u8]) -> Result<SpnegoToken, Error> {
     let root = der::parse(bytes)?;
     match root.tag {
         der::TAG_APPLICATION_0 => {
-            let mut items = root.children.iter();
+            let mut items = root.children();
             let this_mech =
                 items.next().ok_or(Error::Truncated { at: root.content_at, what: "InitialContextToken.thisMech" })?;
-            let mech = oid(this_mech, "InitialContextToken.thisMech OBJECT IDENTIFIER")?;
+            let mech = oid(&this_mech, "InitialContextToken.thisMech OBJECT IDENTIFIER")?;
             if mech != SPNEGO {
                 return Err(Error::NotSpnego { mech });
             }
@@ -29,7 +29,7 @@ pub fn decode(bytes: &[u8]) -> Result<SpnegoToken, Error> {
             if let Some(extra) = items.next() {
                 return Err(Error::TrailingData { at: extra.at, extra: bytes.len() - extra.at });
             }
-            match negotiation_token(inner)? {
+            match negotiation_token(&inner)? {
                 NegotiationToken::Resp(_) => Err(Error::FramedResponse),
                 token => Ok(SpnegoToken { framing: Framing::InitialContextToken, token }),
             }
@@ -41,11 +41,17 @@ pub fn decode(bytes: &[u8]) -> Result<SpnegoToken, Error> {
 /// The DER encoding of a `MechTypeList` (`SEQUENCE OF MechType`): the bytes a `mechListMIC`
 /// is computed over (RFC 4178 §5), exactly as they appear inside `mechTypes [0]`.
 pub fn mech_type_list_der(mechs: &[Oid]) -> Vec<u8> {
-    let mut content = Vec::new();
-    for mech in mechs {
-        der::write(&mut content, der::TAG_OID, mech.as_der_contents());
-    }
-    der::tlv(der::TAG_SEQUENCE, &content)
+    let mut out = Vec::with_capacity(2 + mechs.iter().map(|m| 2 + m.as_der_contents().len()).sum::<usize>());
+    write_mech_type_list(&mut out, mechs);
+    out
+}
+
+fn write_mech_type_list(out: &mut Vec<u8>, mechs: &[Oid]) {
+    der::nested(out, der::TAG_SEQUENCE, |out| {
+        for mech in mechs {
+            der::write(out, der::TAG_OID, mech.as_der_contents());
+        }
+    });
 }
 
 /// A decoded token: how it was framed and what it holds.
@@ -70,14 +76,15 @@ impl SpnegoToken {
 
     /// The DER encoding.
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.token.payload_len());
         match self.framing {
-            Framing::Bare => self.token.encode(),
-            Framing::InitialContextToken => {
-                let mut content = der::tlv(der::TAG_OID, SPNEGO.as_der_contents());
-                content.extend_from_slice(&self.token.encode());
-                der::tlv(der::TAG_APPLICATION_0, &content)
-            }
+            Framing::Bare => self.token.write(&mut out),
+            Framing::InitialContextToken => der::nested(&mut out, der::TAG_APPLICATION_0, |out| {
+                der::write(out, der::TAG_OID, SPNEGO.as_der_contents());
+                self.token.write(out);
+            }),
         }
+        out
     }
 }
 
@@ -109,10 +116,26 @@ pub enum NegotiationToken {
 impl NegotiationToken {
     /// The DER encoding of the bare token (`[0] ...` or `[1] ...`).
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.payload_len());
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Self::Init(t) => der::tlv(der::context(0), &t.encode_sequence()),
-            Self::Init2(t) => der::tlv(der::context(0), &t.encode_sequence()),
-            Self::Resp(t) => der::tlv(der::context(1), &t.encode_sequence()),
+            Self::Init(t) => der::nested(out, der::context(0), |out| t.write_sequence(out)),
+            Self::Init2(t) => der::nested(out, der::context(0), |out| t.write_sequence(out)),
+            Self::Resp(t) => der::nested(out, der::context(1), |out| t.write_sequence(out)),
+        }
+    }
+
+    /// The bytes of the mechanism token and MIC it carries: most of an encoding's size.
+    fn payload_len(&self) -> usize {
+        let len = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::len);
+        match self {
+            Self::Init(t) => len(&t.mech_token) + len(&t.mech_list_mic) + 16 * t.mech_types.len(),
+            Self::Init2(t) => len(&t.mech_token) + len(&t.mech_list_mic) + 64,
+            Self::Resp(t) => len(&t.response_token) + len(&t.mech_list_mic),
         }
     }
 }
@@ -137,15 +160,15 @@ impl NegTokenInit {
         mech_type_list_der(&self.mech_types)
     }
 
-    fn encode_sequence(&self) -> Vec<u8> {
-        let mut fields = Vec::new();
-        der::write(&mut fields, der::context(0), &self.mech_list_der());
-        if let Some(flags) = &self.req_flags {
-            der::write(&mut fields, der::context(1), &flags.encode());
-        }
-        write_octets(&mut fields, 2, self.mech_token.as_deref());
-        write_octets(&mut fields, 3, self.mech_list_mic.as_deref());
-        der::tlv(der::TAG_SEQUENCE, &fields)
+    fn write_sequence(&self, out: &mut Vec<u8>) {
+        der::nested(out, der::TAG_SEQUENCE, |out| {
+            der::nested(out, der::context(0), |out| write_mech_type_list(out, &self.mech_types));
+            if let Some(flags) = &self.req_flags {
+                der::nested(out, der::context(1), |out| flags.write(out));
+            }
+            write_octets(out, 2, self.mech_token.as_deref());
+            write_octets(out, 3, self.mech_list_mic.as_deref());
+        });
     }
 }
 
@@ -166,25 +189,27 @@ pub struct NegTokenInit2 {
 }
 
 impl NegTokenInit2 {
-    fn encode_sequence(&self) -> Vec<u8> {
-        let mut fields = Vec::new();
-        if let Some(mechs) = &self.mech_types {
-            der::write(&mut fields, der::context(0), &mech_type_list_der(mechs));
-        }
-        if let Some(flags) = &self.req_flags {
-            der::write(&mut fields, der::context(1), &flags.encode());
-        }
-        write_octets(&mut fields, 2, self.mech_token.as_deref());
-        if let Some(hints) = &self.neg_hints {
-            let mut h = Vec::new();
-            if let Some(name) = &hints.hint_name {
-                der::write(&mut h, der::context(0), &der::tlv(der::TAG_GENERAL_STRING, name));
+    fn write_sequence(&self, out: &mut Vec<u8>) {
+        der::nested(out, der::TAG_SEQUENCE, |out| {
+            if let Some(mechs) = &self.mech_types {
+                der::nested(out, der::context(0), |out| write_mech_type_list(out, mechs));
             }
-            write_octets(&mut h, 1, hints.hint_address.as_deref());
-            der::write(&mut fields, der::context(3), &der::tlv(der::TAG_SEQUENCE, &h));
-        }
-        write_octets(&mut fields, 4, self.mech_list_mic.as_deref());
-        der::tlv(der::TAG_SEQUENCE, &fields)
+            if let Some(flags) = &self.req_flags {
+                der::nested(out, der::context(1), |out| flags.write(out));
+            }
+            write_octets(out, 2, self.mech_token.as_deref());
+            if let Some(hints) = &self.neg_hints {
+                der::nested(out, der::context(3), |out| {
+                    der::nested(out, der::TAG_SEQUENCE, |out| {
+                        if let Some(name) = &hints.hint_name {
+                            der::nested(out, der::context(0), |out| der::write(out, der::TAG_GENERAL_STRING, name));
+                        }
+                        write_octets(out, 1, hints.hint_address.as_deref());
+                    });
+                });
+            }
+            write_octets(out, 4, self.mech_list_mic.as_deref());
+        });
     }
 }
 
@@ -211,17 +236,17 @@ pub struct NegTokenResp {
 }
 
 impl NegTokenResp {
-    fn encode_sequence(&self) -> Vec<u8> {
-        let mut fields = Vec::new();
-        if let Some(state) = self.neg_state {
-            der::write(&mut fields, der::context(0), &der::tlv(der::TAG_INTEGER_ENUMERATED, &[state.value()]));
-        }
-        if let Some(mech) = &self.supported_mech {
-            der::write(&mut fields, der::context(1), &der::tlv(der::TAG_OID, mech.as_der_contents()));
-        }
-        write_octets(&mut fields, 2, self.response_token.as_deref());
-        write_octets(&mut fields, 3, self.mech_list_mic.as_deref());
-        der::tlv(der::TAG_SEQUENCE, &fields)
+    fn write_sequence(&self, out: &mut Vec<u8>) {
+        der::nested(out, der::TAG_SEQUENCE, |out| {
+            if let Some(state) = self.neg_state {
+                der::nested(out, der::context(0), |out| der::write(out, der::TAG_INTEGER_ENUMERATED, &[state.value()]));
+            }
+            if let Some(mech) = &self.supported_mech {
+                der::nested(out, der::context(1), |out| der::write(out, der::TAG_OID, mech.as_der_contents()));
+            }
+            write_octets(out, 2, self.response_token.as_deref());
+            write_octets(out, 3, self.mech_list_mic.as_deref());
+        });
     }
 }
 
@@ -344,11 +369,11 @@ impl ContextFlags {
         Ok(Self { unused_bits, bytes: bytes.to_vec() })
     }
 
-    fn encode(&self) -> Vec<u8> {
-        let mut content = Vec::with_capacity(self.bytes.len() + 1);
-        content.push(self.unused_bits);
-        content.extend_from_slice(&self.bytes);
-        der::tlv(der::TAG_BIT_STRING, &content)
+    fn write(&self, out: &mut Vec<u8>) {
+        der::nested(out, der::TAG_BIT_STRING, |out| {
+            out.push(self.unused_bits);
+            out.extend_from_slice(&self.bytes);
+        });
     }
 }
 
@@ -356,9 +381,9 @@ impl ContextFlags {
 
 fn negotiation_token(tlv: &Tlv<'_>) -> Result<NegotiationToken, Error> {
     match tlv.tag {
-        t if t == der::context(0) => init(sequence(explicit(tlv, "NegTokenInit")?, "NegTokenInit SEQUENCE")?),
+        t if t == der::context(0) => init(&sequence(&explicit(tlv, "NegTokenInit")?, "NegTokenInit SEQUENCE")?),
         t if t == der::context(1) => {
-            resp(sequence(explicit(tlv, "NegTokenResp")?, "NegTokenResp SEQUENCE")?).map(NegotiationToken::Resp)
+            resp(&sequence(&explicit(tlv, "NegTokenResp")?, "NegTokenResp SEQUENCE")?).map(NegotiationToken::Resp)
         }
         found => Err(Error::UnexpectedTag {
             at: tlv.at,
@@ -376,36 +401,37 @@ fn init(seq: &Tlv<'_>) -> Result<NegotiationToken, Error> {
     let third = f.take(3);
     let fourth = f.take(4);
     f.finish()?;
-    let third = third.map(|t| explicit(t, "NegTokenInit field [3]")).transpose()?;
+    let third = third.map(|t| explicit(&t, "NegTokenInit field [3]")).transpose()?;
     let init2 = fourth.is_some() || third.is_some_and(|t| t.tag == der::TAG_SEQUENCE) || mech_types.is_none();
-    let mech_types = mech_types.map(|t| mech_type_list(explicit(t, "mechTypes")?)).transpose()?;
-    let req_flags = req_flags.map(|t| ContextFlags::decode(explicit(t, "reqFlags")?)).transpose()?;
-    let mech_token = mech_token.map(|t| octets(explicit(t, "mechToken")?, "mechToken OCTET STRING")).transpose()?;
+    let mech_types = mech_types.map(|t| mech_type_list(&explicit(&t, "mechTypes")?)).transpose()?;
+    let req_flags = req_flags.map(|t| ContextFlags::decode(&explicit(&t, "reqFlags")?)).transpose()?;
+    let mech_token = mech_token.map(|t| octets(&explicit(&t, "mechToken")?, "mechToken OCTET STRING")).transpose()?;
     if init2 {
-        let neg_hints = third.map(neg_hints).transpose()?;
+        let neg_hints = third.map(|t| neg_hints(&t)).transpose()?;
         let mech_list_mic =
-            fourth.map(|t| octets(explicit(t, "mechListMIC")?, "mechListMIC OCTET STRING")).transpose()?;
+            fourth.map(|t| octets(&explicit(&t, "mechListMIC")?, "mechListMIC OCTET STRING")).transpose()?;
         Ok(NegotiationToken::Init2(NegTokenInit2 { mech_types, req_flags, mech_token, neg_hints, mech_list_mic }))
     } else {
         let mech_types = mech_types.ok_or(Error::MissingField { field: "NegTokenInit.mechTypes" })?;
-        let mech_list_mic = third.map(|t| octets(t, "mechListMIC OCTET STRING or NegHints SEQUENCE")).transpose()?;
+        let mech_list_mic = third.map(|t| octets(&t, "mechListMIC OCTET STRING or NegHints SEQUENCE")).transpose()?;
         Ok(NegotiationToken::Init(NegTokenInit { mech_types, req_flags, mech_token, mech_list_mic }))
     }
 }
 
 fn neg_hints(tlv: &Tlv<'_>) -> Result<NegHints, Error> {
     let seq = sequence(tlv, "NegHints SEQUENCE")?;
-    let mut f = Fields::new(seq, "NegHints");
+    let mut f = Fields::new(&seq, "NegHints");
     let name = f.take(0);
     let address = f.take(1);
     f.finish()?;
     let hint_name = name
         .map(|t| {
-            let s = explicit(t, "hintName")?;
-            expect(s, der::TAG_GENERAL_STRING, "hintName GeneralString").map(|()| s.content.to_vec())
+            let s = explicit(&t, "hintName")?;
+            expect(&s, der::TAG_GENERAL_STRING, "hintName GeneralString").map(|()| s.content.to_vec())
         })
         .transpose()?;
-    let hint_address = address.map(|t| octets(explicit(t, "hintAddress")?, "hintAddress OCTET STRING")).transpose()?;
+    let hint_address =
+        address.map(|t| octets(&explicit(&t, "hintAddress")?, "hintAddress OCTET STRING")).transpose()?;
     Ok(NegHints { hint_name, hint_address })
 }
 
@@ -417,14 +443,14 @@ fn resp(seq: &Tlv<'_>) -> Result<NegTokenResp, Error> {
     let mic = f.take(3);
     f.finish()?;
     Ok(NegTokenResp {
-        neg_state: state.map(|t| neg_state(explicit(t, "negState")?)).transpose()?,
+        neg_state: state.map(|t| neg_state(&explicit(&t, "negState")?)).transpose()?,
         supported_mech: mech
-            .map(|t| oid(explicit(t, "supportedMech")?, "supportedMech OBJECT IDENTIFIER"))
+            .map(|t| oid(&explicit(&t, "supportedMech")?, "supportedMech OBJECT IDENTIFIER"))
             .transpose()?,
         response_token: token
-            .map(|t| octets(explicit(t, "responseToken")?, "responseToken OCTET STRING"))
+            .map(|t| octets(&explicit(&t, "responseToken")?, "responseToken OCTET STRING"))
             .transpose()?,
-        mech_list_mic: mic.map(|t| octets(explicit(t, "mechListMIC")?, "mechListMIC OCTET STRING")).transpose()?,
+        mech_list_mic: mic.map(|t| octets(&explicit(&t, "mechListMIC")?, "mechListMIC OCTET STRING")).transpose()?,
     })
 }
 
@@ -444,7 +470,7 @@ fn neg_state(tlv: &Tlv<'_>) -> Result<NegState, Error> {
 }
 
 fn mech_type_list(tlv: &Tlv<'_>) -> Result<Vec<Oid>, Error> {
-    sequence(tlv, "MechTypeList SEQUENCE")?.children.iter().map(|t| oid(t, "MechType OBJECT IDENTIFIER")).collect()
+    sequence(tlv, "MechTypeList SEQUENCE")?.children().map(|t| oid(&t, "MechType OBJECT IDENTIFIER")).collect()
 }
 
 fn oid(tlv: &Tlv<'_>, expected: &'static str) -> Result<Oid, Error> {
@@ -456,16 +482,17 @@ fn octets(tlv: &Tlv<'_>, expected: &'static str) -> Result<Vec<u8>, Error> {
     expect(tlv, der::TAG_OCTET_STRING, expected).map(|()| tlv.content.to_vec())
 }
 
-fn sequence<'t, 'a>(tlv: &'t Tlv<'a>, expected: &'static str) -> Result<&'t Tlv<'a>, Error> {
-    expect(tlv, der::TAG_SEQUENCE, expected).map(|()| tlv)
+fn sequence<'a>(tlv: &Tlv<'a>, expected: &'static str) -> Result<Tlv<'a>, Error> {
+    expect(tlv, der::TAG_SEQUENCE, expected).map(|()| *tlv)
 }
 
 /// The single value inside an EXPLICIT tag.
-fn explicit<'t, 'a>(tlv: &'t Tlv<'a>, what: &'static str) -> Result<&'t Tlv<'a>, Error> {
-    match tlv.children.as_slice() {
-        [inner] => Ok(inner),
-        [] => Err(Error::Truncated { at: tlv.content_at, what }),
-        [_, extra, ..] => {
+fn explicit<'a>(tlv: &Tlv<'a>, what: &'static str) -> Result<Tlv<'a>, Error> {
+    let mut children = tlv.children();
+    match (children.next(), children.next()) {
+        (Some(inner), None) => Ok(inner),
+        (None, _) => Err(Error::Truncated { at: tlv.content_at, what }),
+        (Some(_), Some(extra)) => {
             Err(Error::TrailingData { at: extra.at, extra: tlv.content_at + tlv.content.len() - extra.at })
         }
     }
@@ -478,32 +505,29 @@ fn expect(tlv: &Tlv<'_>, tag: u8, expected: &'static str) -> Result<(), Error> {
 /// Appends `[n] OCTET STRING` when present.
 fn write_octets(out: &mut Vec<u8>, n: u8, value: Option<&[u8]>) {
     if let Some(v) = value {
-        der::write(out, der::context(n), &der::tlv(der::TAG_OCTET_STRING, v));
+        der::nested(out, der::context(n), |out| der::write(out, der::TAG_OCTET_STRING, v));
     }
 }
 
 /// Walks the fields of a SEQUENCE in tag order: each optional field is taken if it is next.
-struct Fields<'t, 'a> {
-    items: &'t [Tlv<'a>],
-    next: usize,
+struct Fields<'a> {
+    items: std::iter::Peekable<der::Children<'a>>,
     within: &'static str,
 }
 
-impl<'t, 'a> Fields<'t, 'a> {
-    fn new(seq: &'t Tlv<'a>, within: &'static str) -> Self {
-        Self { items: &seq.children, next: 0, within }
+impl<'a> Fields<'a> {
+    fn new(seq: &Tlv<'a>, within: &'static str) -> Self {
+        Self { items: seq.children().peekable(), within }
     }
 
     /// The field `[n]` if it is the next one (and constructed, as EXPLICIT tags are).
-    fn take(&mut self, n: u8) -> Option<&'t Tlv<'a>> {
-        let item = self.items.get(self.next).filter(|t| t.tag == der::context(n) && t.tag & CONSTRUCTED != 0)?;
-        self.next += 1;
-        Some(item)
+    fn take(&mut self, n: u8) -> Option<Tlv<'a>> {
+        self.items.next_if(|t| t.tag == der::context(n) && t.tag & CONSTRUCTED != 0)
     }
 
     /// Fails on the first field not taken: unknown, repeated or out of order.
-    fn finish(self) -> Result<(), Error> {
-        match self.items.get(self.next) {
+    fn finish(mut self) -> Result<(), Error> {
+        match self.items.next() {
             Some(t) => Err(Error::UnexpectedField { at: t.at, tag: t.tag, within: self.within }),
             None => Ok(()),
         }

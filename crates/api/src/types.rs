@@ -343,8 +343,8 @@ impl SecString {
                 let end = u.iter().position(|&c| c == 0).unwrap_or(u.len());
                 let units = &u[..end];
                 if units.iter().all(|&c| c < 0x80) {
-                    // ASCII: each unit is its own char.
-                    return Some(units.iter().map(|&c| char::from(c as u8)).collect());
+                    // ASCII: each unit is one byte of UTF-8.
+                    return String::from_utf8(units.iter().map(|&c| c as u8).collect()).ok();
                 }
                 String::from_utf16(units).ok()
             }

@@ -1,10 +1,11 @@
 //! A small, strict DER reader and writer: only what SPNEGO needs (X.690 §8 and §10).
 //!
-//! Decoding is two phases. [`parse`] turns bytes into a tree of [`Tlv`]s, checking every DER
-//! framing rule (single-byte tags, definite minimal lengths, no trailing data, bounded nesting);
-//! the schema code in `token.rs` then maps the tree onto the SPNEGO types, checking tags, field
-//! order and value rules. Primitive contents (an OCTET STRING holding a mechanism token) are
-//! never parsed as nested DER.
+//! Decoding is two phases. [`parse`] checks every DER framing rule over the whole input
+//! (single-byte tags, definite minimal lengths, no trailing data, bounded nesting) and returns
+//! the root [`Tlv`]; the schema code in `token.rs` then walks the values ([`Tlv::children`]
+//! reads them on demand, nothing is stored) onto the SPNEGO types, checking tags, field order
+//! and value rules. Primitive contents (an OCTET STRING holding a mechanism token) are never
+//! parsed as nested DER. Encoding writes a whole token into one buffer ([`nested`]).
 
 use super::Error;
 
@@ -174,10 +175,17 @@ pub(crate) fn nested(out: &mut Vec<u8>, tag: u8, contents: impl FnOnce(&mut Vec<
         out[length_at] = len as u8;
         return;
     }
-    let mut length = Vec::with_capacity(9);
-    write_length(&mut length, len);
-    out[length_at] = length[0];
-    out.splice(length_at + 1..length_at + 1, length[1..].iter().copied());
+    // Long form: 0x80 | n, then n big-endian bytes; the contents move right by n.
+    let bytes = len.to_be_bytes();
+    let significant = &bytes[bytes.iter().take_while(|&&b| b == 0).count()..];
+    let n = significant.len();
+    let contents_at = length_at + 1;
+    let old_end = out.len();
+    out.resize(old_end + n, 0);
+    out.copy_within(contents_at..old_end, contents_at + n);
+    // At most size_of::<usize>() (8) bytes, so the count fits the low seven bits.
+    out[length_at] = 0x80 | n as u8;
+    out[contents_at..contents_at + n].copy_from_slice(significant);
 }
 
 /// Appends a minimal definite length.

@@ -1,12 +1,12 @@
 //! # SPNEGO tokens: a sans-IO codec (RFC 4178, MS-SPNG)
 //!
 //! The Negotiate package wraps its mechanisms' tokens (NTLM, Kerberos, NegoEx) in SPNEGO
-//! tokens. This module only encodes and decodes them; it holds no state and does no I/O, and
-//! it is not yet wired into the SSPI calls.
+//! tokens. This module only encodes and decodes them; it holds no state and does no I/O (the
+//! Negotiate package in `crate::context` drives it).
 //!
 //! ```text
-//!  bytes ──► der::parse (strict DER framing, bounded depth) ──► Tlv tree
-//!                                                                 │ schema (token.rs)
+//!  bytes ──► der::parse (strict DER framing, bounded depth, checked once) ──► root Tlv
+//!                                                       │ schema (token.rs), children read on demand
 //!                                                                 ▼
 //!   SpnegoToken { framing: InitialContextToken | Bare, token: Init | Init2 | Resp }
 //!                                                                 │ SpnegoToken::encode

@@ -796,8 +796,10 @@ impl Core {
             // Every call a worker completed since the last report, including those it finished
             // before this call began (a worker may be faster than the caller): counting only
             // the completions seen while waiting made the count depend on scheduling.
+            // `fetch_max` keeps the mark monotonic, so two callers at once never report the
+            // same completion twice (a `swap` could move it back).
             let done = self.worker_done.load(Ordering::Acquire);
-            let reported = self.worker_reported.swap(done, Ordering::AcqRel);
+            let reported = self.worker_reported.fetch_max(done, Ordering::AcqRel);
             n += done.saturating_sub(reported) as usize;
         }
         n

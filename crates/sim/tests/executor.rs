@@ -612,6 +612,35 @@ fn run_until_idle_counts_what_a_worker_finished_before_it_was_called() {
     }
 }
 
+/// Several threads asking at once: every completion is reported exactly once in all.
+#[test]
+fn concurrent_run_until_idle_reports_each_completion_once() {
+    const CALLS: usize = 20_000;
+    let sim = Arc::new(instant(DriverKind::Threaded { workers: 2 }));
+    let queued = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let askers: Vec<_> = (0..2)
+        .map(|_| {
+            let (sim, queued) = (Arc::clone(&sim), Arc::clone(&queued));
+            std::thread::spawn(move || {
+                let mut reported = 0;
+                while !queued.load(Ordering::SeqCst) {
+                    reported += sim.driver().unwrap().run_until_idle();
+                }
+                reported
+            })
+        })
+        .collect();
+    let out = Out::new(CredHandle::default());
+    for _ in 0..CALLS {
+        let ctx = sim.sspi_create_async_context();
+        assert_eq!(sim.sspi_acquire_credentials_handle_async(ctx, ntlm(), &out, None), SecStatus::SEC_E_OK);
+    }
+    queued.store(true, Ordering::SeqCst);
+    let mut total: usize = askers.into_iter().map(|t| t.join().unwrap()).sum();
+    total += sim.driver().unwrap().run_until_idle();
+    assert_eq!(total, CALLS);
+}
+
 #[test]
 fn a_panicking_callback_does_not_stop_a_worker() {
     let sim = instant(DriverKind::Threaded { workers: 1 });

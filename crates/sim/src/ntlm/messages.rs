@@ -244,7 +244,8 @@ impl<'a> ChallengeRef<'a> {
         Ok(r)
     }
 
-    /// The AV_PAIR list, if any (checked by [`ChallengeRef::decode`]).
+    /// The AV_PAIR list, if any. [`ChallengeRef::decode`] has checked it; for a value built by
+    /// hand, reading stops at the first pair that does not fit.
     pub fn av_pairs(&self) -> Option<AvPairsRef<'a>> {
         (!self.target_info.is_empty()).then(|| AvPairsRef::unchecked(self.target_info))
     }

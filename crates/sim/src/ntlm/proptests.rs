@@ -271,3 +271,27 @@ fn borrowed_readers_refuse_an_unpaired_surrogate_as_the_decoder_does() {
     assert_eq!(AvPairsRef::read(&list).and_then(|r| r.to_pairs()), AvPairs::decode(&list));
     assert_eq!(AvPairs::decode(&list), Ok(AvPairs(vec![AvPair::NbComputerName("\u{10000}".into())])));
 }
+
+/// The values each AV_PAIR check refuses, pinned (the owned decoder and the borrowed reader
+/// share `check_value`, so agreement alone would not catch a changed error).
+#[test]
+fn av_pair_value_errors_are_pinned() {
+    let cases: [(u16, &[u8], &str); 7] = [
+        (0x0001, &[0x41], "value is not UTF-16LE"),
+        (0x0009, &[0x00, 0xdc], "value is not UTF-16LE"),
+        (0x0006, &[0; 3], "MsvAvFlags needs 4 bytes"),
+        (0x0007, &[0; 7], "MsvAvTimestamp needs 8 bytes"),
+        (0x000a, &[0; 15], "MsvAvChannelBindings needs 16 bytes"),
+        (0x0008, &[0; 47], "MsvAvSingleHost needs 48 bytes"),
+        (0x0000, &[0; 2], "MsvAvEOL must have AvLen 0"),
+    ];
+    for (id, value, reason) in cases {
+        let mut list = id.to_le_bytes().to_vec();
+        list.extend_from_slice(&(value.len() as u16).to_le_bytes());
+        list.extend_from_slice(value);
+        list.extend_from_slice(&[0, 0, 0, 0]);
+        let expected = super::Error::BadAvPair { id: AvId(id), len: value.len() as u16, reason };
+        assert_eq!(AvPairs::decode(&list), Err(expected.clone()), "AvPairs::decode, AvId {id:#06x}");
+        assert_eq!(AvPairsRef::read(&list).err(), Some(expected), "AvPairsRef::read, AvId {id:#06x}");
+    }
+}

@@ -220,13 +220,18 @@ mod tests {
 
     #[test]
     fn nested_writes_what_tlv_writes() {
+        // Contents of exactly these lengths: each side of every length-form boundary.
         for len in [0usize, 1, 127, 128, 255, 256, 65_535, 65_536] {
-            let inner = vec![0x5a; len];
+            let contents: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let mut out = vec![0xee];
-            nested(&mut out, 0x30, |o| write(o, 0x04, &inner));
+            nested(&mut out, 0x30, |o| o.extend_from_slice(&contents));
             let mut expected = vec![0xee];
-            expected.extend_from_slice(&tlv(0x30, &tlv(0x04, &inner)));
+            expected.extend_from_slice(&tlv(0x30, &contents));
             assert_eq!(out, expected, "contents of {len} bytes");
+            // And one level deeper, as the token writers nest.
+            let mut out = Vec::new();
+            nested(&mut out, 0xa2, |o| nested(o, 0x04, |o| o.extend_from_slice(&contents)));
+            assert_eq!(out, tlv(0xa2, &tlv(0x04, &contents)), "nested contents of {len} bytes");
         }
     }
 

@@ -110,7 +110,7 @@ fn sub7(key: &[u8; 16], at: usize) -> [u8; 7] {
 
 /// `NTOWFv1(Passwd)` = MD4(UNICODE(Passwd)) (MS-NLMP §3.3.1): the NT hash.
 ///
-/// Memoized per thread (see [`Memo`]): the LSA keeps the OWF of a logon session's password
+/// Memoized per thread (a small memo of recent inputs): the LSA keeps the OWF of a logon session's password
 /// instead of hashing it again for every handshake.
 pub fn ntowfv1(password: &str) -> [u8; 16] {
     NTOWF_V1.with_borrow_mut(|memo| {

@@ -164,7 +164,7 @@ impl ExpectChallenge {
     ///
     /// # Errors
     ///
-    /// The decoding errors of [`ChallengeMessage::decode`];
+    /// The decoding errors of [`ChallengeRef::decode`];
     /// [`Error::UnacceptableFlags`] when the server picked neither UNICODE nor OEM.
     pub fn handle(&self, challenge_bytes: &[u8], time: TimeStamp) -> Result<(ClientEstablished, Vec<u8>), Error> {
         let challenge = ChallengeRef::decode(challenge_bytes)?;

@@ -237,14 +237,7 @@ impl AvPairs {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         for pair in &self.0 {
-            let header = out.len();
-            out.extend_from_slice(&pair.id().0.to_le_bytes());
-            out.extend_from_slice(&[0, 0]);
-            pair.write_value(&mut out);
-            // A value longer than 65535 bytes is cut to fit its 16-bit AvLen.
-            let len = u16::try_from(out.len() - header - 4).unwrap_or(u16::MAX);
-            out.truncate(header + 4 + usize::from(len));
-            out[header + 2..header + 4].copy_from_slice(&len.to_le_bytes());
+            push_with(&mut out, pair.id(), |out| pair.write_value(out));
         }
         out.extend_from_slice(&[0, 0, 0, 0]);
         out
@@ -418,24 +411,26 @@ impl<'a> AvPairsRef<'a> {
     }
 }
 
-/// Appends one AV_PAIR to an encoded list (`value` is cut to 65,535 bytes, as
-/// [`AvPairs::encode`] cuts).
-pub(crate) fn push_pair(out: &mut Vec<u8>, id: AvId, value: &[u8]) {
-    let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
+/// Appends one AV_PAIR whose value `value` appends; a value longer than 65,535 bytes is cut to
+/// fit its 16-bit `AvLen` (no real pair comes near).
+fn push_with(out: &mut Vec<u8>, id: AvId, value: impl FnOnce(&mut Vec<u8>)) {
+    let header = out.len();
     out.extend_from_slice(&id.0.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&value[..usize::from(len)]);
+    out.extend_from_slice(&[0, 0]);
+    value(out);
+    let len = u16::try_from(out.len() - header - 4).unwrap_or(u16::MAX);
+    out.truncate(header + 4 + usize::from(len));
+    out[header + 2..header + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Appends one AV_PAIR to an encoded list.
+pub(crate) fn push_pair(out: &mut Vec<u8>, id: AvId, value: &[u8]) {
+    push_with(out, id, |out| out.extend_from_slice(value));
 }
 
 /// Appends one AV_PAIR whose value is `text` in UTF-16LE.
 pub(crate) fn push_text_pair(out: &mut Vec<u8>, id: AvId, text: &str) {
-    let header = out.len();
-    out.extend_from_slice(&id.0.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    push_utf16le(out, text);
-    let len = u16::try_from(out.len() - header - 4).unwrap_or(u16::MAX);
-    out.truncate(header + 4 + usize::from(len));
-    out[header + 2..header + 4].copy_from_slice(&len.to_le_bytes());
+    push_with(out, id, |out| push_utf16le(out, text));
 }
 
 /// Whether `bytes` is well-formed UTF-16LE (even length, surrogates paired).

@@ -333,13 +333,18 @@ pub struct Ntlmv2Responses {
 /// Z(4) ServerName Z(4)`, where `server_name` is the encoded AV_PAIR list (with `MsvAvEOL`).
 pub fn ntlmv2_client_challenge(time: u64, client_challenge: &[u8; 8], server_name: &[u8]) -> Vec<u8> {
     let mut temp = Vec::with_capacity(28 + server_name.len() + 4);
-    temp.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
-    temp.extend_from_slice(&time.to_le_bytes());
-    temp.extend_from_slice(client_challenge);
-    temp.extend_from_slice(&[0; 4]);
-    temp.extend_from_slice(server_name);
-    temp.extend_from_slice(&[0; 4]);
+    push_client_challenge(&mut temp, time, client_challenge, server_name);
     temp
+}
+
+/// Appends `temp` (see [`ntlmv2_client_challenge`]).
+fn push_client_challenge(out: &mut Vec<u8>, time: u64, client_challenge: &[u8; 8], server_name: &[u8]) {
+    out.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&time.to_le_bytes());
+    out.extend_from_slice(client_challenge);
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(server_name);
+    out.extend_from_slice(&[0; 4]);
 }
 
 /// NTLM v2 `ComputeResponse` (MS-NLMP §3.3.2). `server_name` is the encoded AV_PAIR list the
@@ -392,12 +397,7 @@ pub fn ntlmv2_nt_response(
     // NtChallengeResponse = NTProofStr ‖ temp: temp is written in place after room for the proof.
     let mut nt_challenge_response = Vec::with_capacity(16 + 28 + server_name.len() + 4);
     nt_challenge_response.extend_from_slice(&[0; 16]);
-    nt_challenge_response.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
-    nt_challenge_response.extend_from_slice(&time.to_le_bytes());
-    nt_challenge_response.extend_from_slice(client_challenge);
-    nt_challenge_response.extend_from_slice(&[0; 4]);
-    nt_challenge_response.extend_from_slice(server_name);
-    nt_challenge_response.extend_from_slice(&[0; 4]);
+    push_client_challenge(&mut nt_challenge_response, time, client_challenge, server_name);
     let nt_proof_str = response_key_nt.mac(&[server_challenge, &nt_challenge_response[16..]]);
     nt_challenge_response[..16].copy_from_slice(&nt_proof_str);
     Ntlmv2NtResponse { nt_proof_str, nt_challenge_response, session_base_key: response_key_nt.mac(&[&nt_proof_str]) }

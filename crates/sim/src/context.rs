@@ -161,15 +161,6 @@ impl ServerNames {
     }
 }
 
-/// `domain\user`.
-fn qualified_name(domain: &str, user: &str) -> String {
-    let mut name = String::with_capacity(domain.len() + 1 + user.len());
-    name.push_str(domain);
-    name.push('\\');
-    name.push_str(user);
-    name
-}
-
 /// Packs a table id and the package index into a `CtxtHandle`, as for credentials.
 fn ctxt_handle(id: u64, package: usize) -> CtxtHandle {
     CtxtHandle(SecHandle { dw_lower: id as usize, dw_upper: package })
@@ -565,7 +556,7 @@ impl Core {
         let client_name = if config.domain.is_empty() || anonymous {
             config.user.to_string()
         } else {
-            qualified_name(&config.domain, &config.user)
+            crate::world::qualified_name(&config.domain, &config.user)
         };
         let random = client::ClientRandom { client_challenge: self.random(), exported_session_key: self.random() };
         let (state, negotiate) = client::start(config, random).map_err(Error::Ntlm)?;
@@ -1014,7 +1005,7 @@ impl Core {
                 ctx.client_name = if ctx.anonymous {
                     "NT AUTHORITY\\ANONYMOUS LOGON".to_string()
                 } else {
-                    qualified_name(session.domain(), session.user())
+                    crate::world::qualified_name(session.domain(), session.user())
                 };
                 let mut status = SecStatus::SEC_E_OK;
                 let token = match &mut ctx.spnego {

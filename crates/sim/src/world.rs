@@ -122,10 +122,20 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// `domain\user`: how an account is named in `DOMAIN\user` form (principals, security
+/// contexts' client names).
+pub(crate) fn qualified_name(domain: &str, user: &str) -> String {
+    let mut name = String::with_capacity(domain.len() + 1 + user.len());
+    name.push_str(domain);
+    name.push('\\');
+    name.push_str(user);
+    name
+}
+
 impl Principal {
     /// `DOMAIN\user`.
     pub fn qualified_name(&self) -> String {
-        format!("{}\\{}", self.domain, self.user)
+        qualified_name(&self.domain, &self.user)
     }
 
     /// True when `name` names this principal as `DOMAIN\user`, `user@upn-suffix` (its UPN) or a

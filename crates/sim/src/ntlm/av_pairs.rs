@@ -396,11 +396,6 @@ impl<'a> AvPairsRef<'a> {
         self.find(AvId::MsvAvFlags).and_then(|v| v.try_into().ok()).map(u32::from_le_bytes)
     }
 
-    /// The first `MsvAvChannelBindings` value, if present.
-    pub fn channel_bindings(&self) -> Option<[u8; 16]> {
-        self.find(AvId::MsvAvChannelBindings).and_then(|v| v.try_into().ok())
-    }
-
     /// The pairs, decoded.
     ///
     /// # Errors
